@@ -1,0 +1,3 @@
+// Boost.Asio's implementation, compiled once for the whole program
+// (BOOST_ASIO_SEPARATE_COMPILATION is set project-wide in the top-level CMakeLists.txt).
+#include <boost/asio/impl/src.hpp>
