@@ -1,0 +1,416 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: Sentinel vs nginx vs HAProxy as reverse proxies in front of the
+# same nginx origin, pinned, interleaved, medians + ratios. See bench/README.md.
+#
+#   bench/run.sh                      full run: 3 rounds x 10 s per run (about 6.5 minutes)
+#   bench/run.sh --quick              1 round x 3 s (smoke run)
+#   bench/run.sh --only nginx,haproxy
+#
+# Environment overrides: SENTINEL DURATION ROUNDS CONNS THREADS PROXY_CPU LOAD_CPU
+#                        WARMUP NGINX HAPROXY WRK KEEP_TMP=1
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
+LIB="/usr/bin/python3 $BENCH_DIR/lib/benchlib.py"
+
+SENTINEL=${SENTINEL:-$REPO_DIR/build/src/cli/sentinel}
+NGINX=${NGINX:-/usr/sbin/nginx}
+HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
+WRK=${WRK:-wrk}
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-50 200}
+THREADS=${THREADS:-1}
+WARMUP=${WARMUP:-2}
+PROXY_CPU=${PROXY_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+ONLY=sentinel,nginx,haproxy
+
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --quick) DURATION=3; ROUNDS=1; WARMUP=1 ;;
+        --only) ONLY=$2; shift ;;
+        --only=*) ONLY=${1#--only=} ;;
+        --duration) DURATION=$2; shift ;;
+        --rounds) ROUNDS=$2; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+die() { echo "run.sh: FATAL: $*" >&2; exit 1; }
+log() { echo "# $*" >&2; }
+
+IFS=',' read -r -a PROXIES <<<"$ONLY"
+for p in "${PROXIES[@]}"; do
+    case $p in sentinel|nginx|haproxy) ;; *) die "unknown proxy '$p' in --only (sentinel,nginx,haproxy)" ;; esac
+done
+has_proxy() { local p; for p in "${PROXIES[@]}"; do [[ $p == "$1" ]] && return 0; done; return 1; }
+
+for tool in curl taskset "$WRK" "$NGINX" /usr/bin/python3; do
+    command -v "$tool" >/dev/null || die "missing tool: $tool"
+done
+has_proxy haproxy && { command -v "$HAPROXY" >/dev/null || die "missing haproxy at $HAPROXY"; }
+if has_proxy sentinel && [[ ! -x $SENTINEL ]]; then
+    die "no Sentinel binary at $SENTINEL (build it, set SENTINEL=..., or use --only nginx,haproxy)"
+fi
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds)"
+[[ $(nproc --all) -ge 2 ]] || log "warning: fewer than 2 CPUs; pinning proxy and load on the same CPU"
+
+# ------------------------------------------------------------------ processes & cleanup
+TMP=$(mktemp -d /tmp/sentinel-bench.XXXXXX)
+PIDS=()          # every long-running process we started
+cleanup() {
+    local rc=$? pid all=()
+    trap - EXIT INT TERM
+    # collect the whole tree first: nginx workers must not outlive a killed master
+    for pid in "${PIDS[@]}"; do
+        kill -0 "$pid" 2>/dev/null || continue
+        read -r -a t <<<"$($LIB tree "$pid" 2>/dev/null || echo "$pid")"
+        all+=("${t[@]}")
+    done
+    if [[ ${#all[@]} -gt 0 ]]; then
+        kill -TERM "${all[@]}" 2>/dev/null || true
+        for _ in $(seq 50); do
+            local alive=0
+            for pid in "${all[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+            [[ $alive == 0 ]] && break
+            sleep 0.1
+        done
+        kill -KILL "${all[@]}" 2>/dev/null || true
+    fi
+    wait 2>/dev/null || true
+    if [[ ${KEEP_TMP:-0} == 1 || $rc != 0 ]]; then
+        log "logs and configs kept in $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Everything this script starts (curl, wrk, origin, python) inherits LOAD_CPU; only the
+# proxies under test are started with `taskset -c $PROXY_CPU`.
+taskset -cp "$LOAD_CPU" $$ >/dev/null
+
+read -r ORIGIN_PORT SENTINEL_PORT NGINX_PORT HAPROXY_PORT <<<"$($LIB ports 4)"
+declare -A PORT=([sentinel]=$SENTINEL_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT)
+declare -A PID
+declare -A BODY_BYTES=([small]=13 [16k]=16384)
+BODIES=(small 16k)
+
+wait_ready() {   # name pid url
+    local name=$1 pid=$2 url=$3 i
+    for i in $(seq 200); do
+        kill -0 "$pid" 2>/dev/null || { tail -20 "$TMP/$name.log" >&2 || true; die "$name exited during startup"; }
+        if curl -s -o /dev/null --max-time 1 "$url"; then return 0; fi
+        sleep 0.05
+    done
+    tail -20 "$TMP/$name.log" >&2 || true
+    die "$name not answering on $url after 10 s"
+}
+
+USER_LINE=""
+[[ $(id -u) == 0 ]] && USER_LINE="user root;"   # workers must read the 0700 mktemp dir
+
+# ------------------------------------------------------------------ origin (nginx)
+mkdir -p "$TMP/origin/html" "$TMP/origin/logs"
+printf 'hello world!\n' >"$TMP/origin/html/small"
+head -c 16384 /dev/zero | tr '\0' 'x' >"$TMP/origin/html/16k"
+cat >"$TMP/origin/nginx.conf" <<EOF
+$USER_LINE
+worker_processes 1;
+master_process off;
+daemon off;
+pid $TMP/origin/nginx.pid;
+error_log $TMP/origin/logs/error.log warn;
+worker_rlimit_nofile 16384;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/origin/tmp_body;
+    proxy_temp_path $TMP/origin/tmp_proxy;
+    fastcgi_temp_path $TMP/origin/tmp_fastcgi;
+    uwsgi_temp_path $TMP/origin/tmp_uwsgi;
+    scgi_temp_path $TMP/origin/tmp_scgi;
+    default_type text/plain;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    server {
+        listen 127.0.0.1:$ORIGIN_PORT backlog=4096;
+        root $TMP/origin/html;
+        location = /small { return 200 "hello world!\n"; }
+        location = /16k { }
+        location = /headers {
+            return 200 "xff=\$http_x_forwarded_for rid=\$http_x_request_id\n";
+        }
+        location = /stub_status { stub_status; }
+    }
+}
+EOF
+
+start_origin() {
+    "$NGINX" -p "$TMP/origin" -c "$TMP/origin/nginx.conf" -e "$TMP/origin/logs/error.log" \
+        >"$TMP/origin.log" 2>&1 &
+    PID[origin]=$!; PIDS+=("$!")
+    wait_ready origin "${PID[origin]}" "http://127.0.0.1:$ORIGIN_PORT/small"
+}
+
+# ------------------------------------------------------------------ proxies under test
+write_sentinel_conf() {
+    cat >"$TMP/sentinel.kdl" <<EOF
+system { workers 1 }
+listeners { listener "bench" { listen "127.0.0.1:$SENTINEL_PORT" } }
+routes { route "all" { match { path-prefix "/" }; upstream "origin" } }
+upstreams { upstream "origin" { endpoint "127.0.0.1:$ORIGIN_PORT"; pool { max-idle 256 } } }
+EOF
+}
+
+# Same upstream idle-pool size as Sentinel's `max-idle 256` (see README: "equivalent work").
+write_nginx_conf() {
+    mkdir -p "$TMP/nginx/logs"
+    cat >"$TMP/nginx/nginx.conf" <<EOF
+$USER_LINE
+worker_processes 1;
+master_process on;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+worker_rlimit_nofile 16384;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/tmp_body;
+    proxy_temp_path $TMP/nginx/tmp_proxy;
+    fastcgi_temp_path $TMP/nginx/tmp_fastcgi;
+    uwsgi_temp_path $TMP/nginx/tmp_uwsgi;
+    scgi_temp_path $TMP/nginx/tmp_scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    upstream origin {
+        server 127.0.0.1:$ORIGIN_PORT;
+        keepalive 256;
+        keepalive_requests 100000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT backlog=4096;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$remote_addr;
+            proxy_set_header X-Request-Id \$request_id;
+            add_header X-Request-Id \$request_id always;
+        }
+    }
+}
+EOF
+}
+
+write_haproxy_conf() {
+    cat >"$TMP/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 8192
+    # no 'log' line: no logging
+
+defaults
+    mode http
+    option http-keep-alive
+    option forwardfor
+    http-reuse always
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+    timeout http-request 10s
+    timeout http-keep-alive 300s
+
+frontend bench
+    bind 127.0.0.1:$HAPROXY_PORT
+    unique-id-format %[uuid()]
+    unique-id-header X-Request-Id
+    http-response set-header X-Request-Id %[unique-id]
+    default_backend origin
+
+backend origin
+    server origin 127.0.0.1:$ORIGIN_PORT
+EOF
+}
+
+start_proxy() {
+    local p=$1
+    case $p in
+        sentinel)
+            write_sentinel_conf
+            taskset -c "$PROXY_CPU" "$SENTINEL" run -c "$TMP/sentinel.kdl" >"$TMP/sentinel.log" 2>&1 & ;;
+        nginx)
+            write_nginx_conf
+            taskset -c "$PROXY_CPU" "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
+                -e "$TMP/nginx/logs/error.log" >"$TMP/nginx.log" 2>&1 & ;;
+        haproxy)
+            write_haproxy_conf
+            "$HAPROXY" -c -q -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 \
+                || { cat "$TMP/haproxy.log" >&2; die "haproxy rejected its config"; }
+            taskset -c "$PROXY_CPU" "$HAPROXY" -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 & ;;
+    esac
+    PID[$p]=$!; PIDS+=("$!")
+    wait_ready "$p" "${PID[$p]}" "http://127.0.0.1:${PORT[$p]}/small"
+}
+
+# ------------------------------------------------------------------ premise checks
+FAILED_CHECKS=0
+check() {   # description, then the command; records failures, keeps going
+    local what=$1; shift
+    if "$@"; then
+        log "  ok    $what"
+    else
+        log "  FAIL  $what"
+        FAILED_CHECKS=$((FAILED_CHECKS + 1))
+    fi
+}
+
+expect_body() {   # base_url path expected_bytes
+    local got
+    got=$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{size_download}' "$1$2") || got="curl-error"
+    [[ $got == "200 $3" ]] || { echo "    $1$2: got '$got', want '200 $3'" >&2; return 1; }
+}
+
+expect_forwarded_headers() {   # base_url: origin saw X-Forwarded-For and X-Request-Id
+    local got
+    got=$(curl -s --max-time 5 "$1/headers") || got="curl-error"
+    [[ $got =~ ^xff=127\.0\.0\.1\ rid=[^[:space:]]+$ ]] \
+        || { echo "    origin saw: '$got'" >&2; return 1; }
+}
+
+expect_response_request_id() {   # base_url
+    curl -s -D - -o /dev/null --max-time 5 "$1/small" | tr -d '\r' \
+        | grep -qiE '^x-request-id: *[^ ]+$' \
+        || { echo "    no X-Request-Id response header" >&2; return 1; }
+}
+
+proxy_pinned() {   # name: every thread of every process on PROXY_CPU only
+    local pid tid aff
+    for pid in $($LIB tree "${PID[$1]}"); do
+        for tid in /proc/"$pid"/task/*; do
+            aff=$(taskset -cp "${tid##*/}" 2>/dev/null | sed 's/.*: //') || continue
+            [[ $aff == "$PROXY_CPU" ]] || { echo "    thread ${tid##*/} affinity '$aff'" >&2; return 1; }
+        done
+    done
+}
+
+# ------------------------------------------------------------------ one measured run
+RAW=$TMP/raw.jsonl
+: >"$RAW"
+
+stub_accepts() { $LIB stub "http://127.0.0.1:$ORIGIN_PORT/stub_status"; }
+
+run_one() {   # proxy conns body round order
+    local p=$1 c=$2 b=$3 r=$4 o=$5 before after a0 a1 out="$TMP/wrk-$1-$2-$3-$4.txt"
+    a0=$(stub_accepts)
+    before=$($LIB snap --reset-hwm "${PID[$p]}")
+    "$WRK" -t"$THREADS" -c"$c" -d"${DURATION}s" --latency \
+        "http://127.0.0.1:${PORT[$p]}/$b" >"$out" 2>&1 \
+        || { cat "$out" >&2; die "wrk failed against $p"; }
+    after=$($LIB snap "${PID[$p]}")
+    a1=$(stub_accepts)
+    kill -0 "${PID[$p]}" 2>/dev/null || die "$p died during the run (log: $TMP/$p.log)"
+    read -r t0 _ _ <<<"$before"
+    read -r t1 hwm npids <<<"$after"
+    $LIB record "$RAW" "$out" "$p" "$c" "$b" "${BODY_BYTES[$b]}" "$r" "$o" "$DURATION" \
+        "$t0" "$t1" "$hwm" "$npids" "$a0" "$a1"
+}
+
+# ------------------------------------------------------------------ main
+log "tmp dir $TMP; proxies: ${PROXIES[*]}; rounds $ROUNDS x ${DURATION}s; conns: $CONNS; cpu: proxy=$PROXY_CPU load+origin=$LOAD_CPU"
+start_origin
+for p in "${PROXIES[@]}"; do start_proxy "$p"; done
+
+log "premise checks"
+check "origin /small is 200 + 13 B" expect_body "http://127.0.0.1:$ORIGIN_PORT" /small 13
+check "origin /16k is 200 + 16384 B" expect_body "http://127.0.0.1:$ORIGIN_PORT" /16k 16384
+for p in "${PROXIES[@]}"; do
+    base="http://127.0.0.1:${PORT[$p]}"
+    check "$p /small is 200 + 13 B" expect_body "$base" /small 13
+    check "$p /16k is 200 + 16384 B" expect_body "$base" /16k 16384
+    check "$p forwards X-Forwarded-For and X-Request-Id to the origin" expect_forwarded_headers "$base"
+    check "$p returns X-Request-Id to the client" expect_response_request_id "$base"
+    check "$p runs only on CPU $PROXY_CPU" proxy_pinned "$p"
+done
+[[ $FAILED_CHECKS == 0 ]] || die "$FAILED_CHECKS premise check(s) failed: the comparison would be meaningless"
+
+log "warm-up (${WARMUP}s per proxy, not recorded)"
+for p in "${PROXIES[@]}"; do
+    "$WRK" -t"$THREADS" -c50 -d"${WARMUP}s" "http://127.0.0.1:${PORT[$p]}/small" >/dev/null 2>&1 \
+        || die "warm-up wrk failed against $p"
+done
+
+n=${#PROXIES[@]}
+for ((r = 1; r <= ROUNDS; r++)); do
+    # rotate the order each round so no proxy always runs first (or right after another)
+    order=()
+    for ((i = 0; i < n; i++)); do order+=("${PROXIES[$(((i + r - 1) % n))]}"); done
+    log "round $r/$ROUNDS: order ${order[*]}"
+    for c in $CONNS; do
+        for b in "${BODIES[@]}"; do
+            for ((i = 0; i < n; i++)); do
+                run_one "${order[$i]}" "$c" "$b" "$r" "$i"
+            done
+        done
+    done
+done
+
+# ------------------------------------------------------------------ report
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$BENCH_DIR/results"
+OUT="$BENCH_DIR/results/$STAMP.json"
+{
+    declare -A versions=(
+        [nginx]="$("$NGINX" -v 2>&1 | head -1)"
+        [haproxy]="$("$HAPROXY" -v 2>/dev/null | head -1 || true)"
+        [wrk]="$("$WRK" -v 2>&1 | head -1 || true)"
+        [sentinel]="$(has_proxy sentinel && { "$SENTINEL" --version 2>/dev/null | head -1 || true; } || true)"
+    )
+    export META_PROXIES="${PROXIES[*]}" META_CONNS="$CONNS" META_DURATION="$DURATION" \
+        META_ROUNDS="$ROUNDS" META_THREADS="$THREADS" META_PROXY_CPU="$PROXY_CPU" \
+        META_LOAD_CPU="$LOAD_CPU" META_STAMP="$STAMP" META_TMP="$TMP" \
+        META_GIT="$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo none)" \
+        META_V_NGINX="${versions[nginx]}" META_V_HAPROXY="${versions[haproxy]}" \
+        META_V_WRK="${versions[wrk]}" META_V_SENTINEL="${versions[sentinel]}" \
+        META_SENTINEL="$SENTINEL"
+    /usr/bin/python3 - "$TMP/meta.json" <<'EOF'
+import json, os, sys
+e = os.environ
+tmp = e["META_TMP"]
+def rd(p):
+    try:
+        return open(p).read()
+    except OSError:
+        return None
+meta = {
+    "timestamp": e["META_STAMP"], "git": e["META_GIT"], "host": os.uname().nodename,
+    "kernel": os.uname().release, "nproc": os.cpu_count(),
+    "loadavg_at_end": rd("/proc/loadavg").split()[:3],
+    "proxies": e["META_PROXIES"].split(), "conns": [int(c) for c in e["META_CONNS"].split()],
+    "bodies": ["small", "16k"], "body_bytes": {"small": 13, "16k": 16384},
+    "duration_s": int(e["META_DURATION"]), "rounds": int(e["META_ROUNDS"]),
+    "wrk_threads": int(e["META_THREADS"]),
+    "cpus": {"proxy": e["META_PROXY_CPU"], "load_and_origin": e["META_LOAD_CPU"]},
+    "versions": {"nginx": e["META_V_NGINX"], "haproxy": e["META_V_HAPROXY"],
+                 "wrk": e["META_V_WRK"], "sentinel": e["META_V_SENTINEL"],
+                 "sentinel_binary": e["META_SENTINEL"]},
+    "configs": {"origin": rd(f"{tmp}/origin/nginx.conf"), "sentinel": rd(f"{tmp}/sentinel.kdl"),
+                "nginx": rd(f"{tmp}/nginx/nginx.conf"), "haproxy": rd(f"{tmp}/haproxy.cfg")},
+}
+json.dump(meta, open(sys.argv[1], "w"), indent=1)
+EOF
+}
+$LIB report "$RAW" "$TMP/meta.json" "$OUT"
