@@ -34,6 +34,7 @@ struct system_config {
     duration graceful_shutdown = std::chrono::seconds(30);
     std::uint64_t max_connections = 100000;            // whole process
     std::uint64_t max_connections_per_worker = 0;      // 0 = max_connections / workers (rounded up)
+    bool watch_config = false;  // reload when the config file or an included file changes
 };
 
 struct admin_config {
