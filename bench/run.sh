@@ -65,9 +65,11 @@ fi
 # ------------------------------------------------------------------ processes & cleanup
 TMP=$(mktemp -d /tmp/sentinel-bench.XXXXXX)
 PIDS=()          # every long-running process we started
+WRK_PID=         # the wrk currently measuring, if any
 cleanup() {
     local rc=$? pid all=()
     trap - EXIT INT TERM
+    [[ -z $WRK_PID ]] || kill -TERM "$WRK_PID" 2>/dev/null || true
     # collect the whole tree first: nginx workers must not outlive a killed master
     for pid in "${PIDS[@]}"; do
         kill -0 "$pid" 2>/dev/null || continue
@@ -314,19 +316,24 @@ RAW=$TMP/raw.jsonl
 stub_accepts() { $LIB stub "http://127.0.0.1:$ORIGIN_PORT/stub_status"; }
 
 run_one() {   # proxy conns body round order
-    local p=$1 c=$2 b=$3 r=$4 o=$5 before after a0 a1 out="$TMP/wrk-$1-$2-$3-$4.txt"
+    local p=$1 c=$2 b=$3 r=$4 o=$5 before after a0 a1 c0 c1 t0 t1 hwm npids out="$TMP/wrk-$1-$2-$3-$4.txt"
     a0=$(stub_accepts)
+    read -r c0 _ <<<"$($LIB cpustat "$PROXY_CPU")"
     before=$($LIB snap --reset-hwm "${PID[$p]}")
+    # in the background + wait, so that INT/TERM run the cleanup trap at once
     "$WRK" -t"$THREADS" -c"$c" -d"${DURATION}s" --latency \
-        "http://127.0.0.1:${PORT[$p]}/$b" >"$out" 2>&1 \
-        || { cat "$out" >&2; die "wrk failed against $p"; }
+        "http://127.0.0.1:${PORT[$p]}/$b" >"$out" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID" || { cat "$out" >&2; die "wrk failed against $p"; }
+    WRK_PID=
     after=$($LIB snap "${PID[$p]}")
+    read -r c1 _ <<<"$($LIB cpustat "$PROXY_CPU")"
     a1=$(stub_accepts)
     kill -0 "${PID[$p]}" 2>/dev/null || die "$p died during the run (log: $TMP/$p.log)"
     read -r t0 _ _ <<<"$before"
     read -r t1 hwm npids <<<"$after"
     $LIB record "$RAW" "$out" "$p" "$c" "$b" "${BODY_BYTES[$b]}" "$r" "$o" "$DURATION" \
-        "$t0" "$t1" "$hwm" "$npids" "$a0" "$a1"
+        "$t0" "$t1" "$hwm" "$npids" "$a0" "$a1" "$c0" "$c1"
 }
 
 # ------------------------------------------------------------------ main

@@ -4,6 +4,7 @@
 Subcommands:
   ports N                      print N distinct free TCP ports on 127.0.0.1
   tree PID                     print PID and all its descendants
+  cpustat N                    print "<busy_ticks> <total_ticks>" of CPU N
   snap [--reset-hwm] PID       print "<cpu_ticks> <hwm_kib> <npids>" for PID and all its
                                descendants (utime+stime of every thread, VmHWM summed)
   stub URL                     print the "accepts" counter of an nginx stub_status page
@@ -94,6 +95,21 @@ def cmd_tree(args):
     print(" ".join(str(p) for p in tree(int(args[0]))))
 
 
+def cmd_cpustat(args):
+    """busy ticks (incl. steal) and total ticks of one CPU, from /proc/stat"""
+    want = f"cpu{args[0]}"
+    with open("/proc/stat") as f:
+        for line in f:
+            parts = line.split()
+            if parts[0] == want:
+                v = [int(x) for x in parts[1:]]
+                idle = v[3] + v[4]  # idle + iowait
+                total = sum(v[:8])  # guest time is already inside user
+                print(total - idle, total)
+                return
+    raise SystemExit(f"no {want} in /proc/stat")
+
+
 def cmd_ports(args):
     n = int(args[0])
     socks = []
@@ -150,9 +166,9 @@ def parse_wrk(text):
 
 def cmd_record(args):
     """record OUT.jsonl WRK_OUT proxy conns body body_bytes round order duration
-              ticks0 ticks1 hwm_kib npids accepts0 accepts1"""
+              ticks0 ticks1 hwm_kib npids accepts0 accepts1 cpubusy0 cpubusy1"""
     (out, wrk_out, proxy, conns, body, body_bytes, rnd, order, duration,
-     t0, t1, hwm, npids, a0, a1) = args
+     t0, t1, hwm, npids, a0, a1, b0, b1) = args
     with open(wrk_out) as f:
         text = f.read()
     w = parse_wrk(text)
@@ -166,6 +182,9 @@ def cmd_record(args):
         "req_per_cpu_s": w["requests"] / cpu_s if cpu_s > 0 else None,
         "cpu_us_per_req": cpu_s * 1e6 / w["requests"] if w["requests"] else None,
         "peak_rss_kib": int(hwm), "pids": int(npids),
+        # time the proxy's CPU spent on anything but the proxy (other engineers' builds,
+        # hypervisor steal): the noise on this run
+        "foreign_cpu_util": max(0.0, ((int(b1) - int(b0)) / CLK_TCK - cpu_s) / w["wrk_seconds"]),
         # new upstream (origin) connections accepted during the run; the stub_status
         # probe itself is one accepted connection, hence the -1
         "upstream_conns": int(a1) - int(a0) - 1,
@@ -176,10 +195,22 @@ def cmd_record(args):
         problems.append(f"{w['non2xx']} non-2xx responses")
     if w["socket_errors"]:
         problems.append(f"{w['socket_errors']} socket errors")
+    # a few new upstream connections per run are normal (pool growth, and connections
+    # aborted when wrk stops mid-request); far more than the client connections means
+    # the proxy is not reusing upstream connections, i.e. not doing equivalent work
+    if rec["upstream_conns"] > 2 * int(conns):
+        problems.append(f"{rec['upstream_conns']} new upstream connections (no reuse?)")
     # wrk prints the byte count with 2 decimals in B/KB/MB/GB: allow 2% slack
     if rec["bytes_per_resp"] is not None and rec["bytes_per_resp"] < 0.98 * int(body_bytes):
         problems.append(f"only {rec['bytes_per_resp']:.0f} bytes/response < body {body_bytes}")
+    notes = []
+    if rec["cpu_util"] is not None and rec["cpu_util"] < 0.8:
+        notes.append(f"proxy used only {rec['cpu_util']:.0%} of its CPU: the bottleneck "
+                     f"was elsewhere (load CPU busy? proxy waiting?)")
+    if rec["foreign_cpu_util"] > 0.1:
+        notes.append(f"{rec['foreign_cpu_util']:.0%} of the proxy CPU went to other processes")
     rec["problems"] = problems
+    rec["notes"] = notes
     with open(out, "a") as f:
         f.write(json.dumps(rec) + "\n")
     msg = (f"  {proxy:<9} {conns:>4}c {body:<5} r{rnd}: {w['rps']:>10.0f} req/s  "
@@ -187,6 +218,8 @@ def cmd_record(args):
            f"{rec['req_per_cpu_s'] or 0:>8.0f} req/cpu-s")
     if problems:
         msg += "  !! " + "; ".join(problems)
+    if notes:
+        msg += "  (note: " + "; ".join(notes) + ")"
     print(msg, flush=True)
 
 
@@ -198,6 +231,7 @@ COLS = [
     ("p99_ms", "p99 ms", "{:>8.2f}"),
     ("cpu_s", "cpu-s", "{:>7.2f}"),
     ("cpu_util", "cpu%", "{:>6.0%}"),
+    ("foreign_cpu_util", "noise%", "{:>6.0%}"),
     ("req_per_cpu_s", "req/cpu-s", "{:>10.0f}"),
     ("cpu_us_per_req", "cpu-us/req", "{:>10.1f}"),
     ("peak_rss_mib", "rss MiB", "{:>8.1f}"),
@@ -236,17 +270,19 @@ def cmd_report(args):
             med = {k: _median([r.get(k) for r in rs]) for k, _, _ in COLS}
             med["rounds"] = len(rs)
             med["problems"] = sorted({x for r in rs for x in r["problems"]})
+            med["noted_runs"] = sum(1 for r in rs if r.get("notes"))
             bad += sum(1 for r in rs if r["problems"])
             rows[p] = med
+        # ratios of the subject (Sentinel; without it, the first proxy listed) to the others
         ratios = {}
-        if "sentinel" in rows:
-            for other in ("nginx", "haproxy"):
-                if other not in rows:
-                    continue
-                ratios[f"sentinel/{other}"] = {
-                    k: (rows["sentinel"][k] / rows[other][k]
-                        if rows["sentinel"][k] is not None and rows[other][k] else None)
-                    for k, _ in RATIOS}
+        subject = "sentinel" if "sentinel" in rows else next(iter(rows), None)
+        for other in rows:
+            if other == subject:
+                continue
+            ratios[f"{subject}/{other}"] = {
+                k: (rows[subject][k] / rows[other][k]
+                    if rows[subject][k] is not None and rows[other][k] else None)
+                for k, _ in RATIOS}
         summary.append({"conns": conns, "body": body, "body_bytes": body_bytes,
                         "median": rows, "ratios": ratios})
 
@@ -265,6 +301,8 @@ def cmd_report(args):
                 line += " " + (fmt.format(v) if v is not None else "-".rjust(width))
             if med["problems"]:
                 line += "   !! " + "; ".join(med["problems"])
+            if med["noted_runs"]:
+                line += f"   ({med['noted_runs']} run(s) with notes: see JSON)"
             print(line)
         for name, rat in ratios.items():
             parts = [f"{h} {rat[k]:.2f}x" if rat[k] is not None else f"{h} -"
@@ -284,7 +322,7 @@ def cmd_report(args):
 
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    fn = {"ports": cmd_ports, "tree": cmd_tree, "snap": cmd_snap, "stub": cmd_stub,
+    fn = {"ports": cmd_ports, "tree": cmd_tree, "cpustat": cmd_cpustat, "snap": cmd_snap, "stub": cmd_stub,
           "record": cmd_record, "report": cmd_report}[cmd]
     sys.exit(fn(args) or 0)
 
