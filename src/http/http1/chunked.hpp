@@ -37,6 +37,7 @@ private:
     bool size_digits_ = false;
     bool in_ext_quote_ = false;
     bool trailer_line_empty_ = true;
+    std::uint8_t sub_state_ = 0;  // position inside a chunk extension or a trailer field line
     std::size_t max_line_;
     std::size_t max_trailer_bytes_;
 };

@@ -85,4 +85,12 @@ bool is_hop_by_hop(std::string_view name);
 // True if `name` is listed in any Connection header of `headers`.
 bool named_in_connection(const std::vector<header>& headers, std::string_view name);
 
+// True if `s` is a non-empty RFC 9110 token (valid method or field name). The serializer does
+// not validate; callers check bytes that did not come from the parser (config, filters) here.
+bool is_token(std::string_view s);
+
+// True if `s` may be sent as a field value: no CTL except HTAB, no DEL, no leading/trailing
+// whitespace (so CR/LF injection is impossible).
+bool is_field_value(std::string_view s);
+
 }  // namespace sentinel::http1
