@@ -1,0 +1,491 @@
+// The schema table. Add a key here (with its `apply`) and it is validated, defaulted and
+// documented; there is no other place to add one.
+#include "config/schema/schema.hpp"
+
+#include <limits>
+#include <type_traits>
+
+#include "config/validator.hpp"
+#include "config/values.hpp"
+
+namespace sentinel::config::schema {
+namespace {
+
+// ---- value specs -------------------------------------------------------------------------
+
+value_spec spec(value_kind kind, std::string_view label, std::int64_t min = 0, std::int64_t max = 0) {
+    value_spec v;
+    v.kind = kind;
+    v.label = label;
+    v.min = min;
+    v.max = max;
+    return v;
+}
+
+value_spec integer(std::int64_t min, std::int64_t max, std::string_view label = "n") {
+    return spec(value_kind::integer, label, min, max);
+}
+value_spec boolean() { return spec(value_kind::boolean, "bool"); }
+value_spec string(std::string_view label) { return spec(value_kind::string, label); }
+value_spec duration_v(std::int64_t min_ms) { return spec(value_kind::duration, "duration", min_ms); }
+value_spec size_v() { return spec(value_kind::size, "size", 1); }
+value_spec listen_address() { return spec(value_kind::listen_address, "address"); }
+value_spec endpoint_address() { return spec(value_kind::endpoint_address, "address"); }
+value_spec cidr_v() { return spec(value_kind::cidr, "cidr"); }
+value_spec enumeration(std::vector<std::string_view> choices, std::string_view label = "name") {
+    value_spec v = spec(value_kind::enumeration, label);
+    v.choices = std::move(choices);
+    return v;
+}
+value_spec header_name() { return spec(value_kind::header_name, "name"); }
+value_spec header_value_v() { return spec(value_kind::header_value, "value"); }
+value_spec host_pattern() { return spec(value_kind::host_pattern, "host"); }
+value_spec http_path() { return spec(value_kind::http_path, "path"); }
+value_spec method() { return spec(value_kind::method, "method"); }
+value_spec reference(std::string_view kind) {
+    value_spec v = spec(value_kind::reference, "id");
+    v.ref_kind = kind;
+    return v;
+}
+value_spec output_path() { return spec(value_kind::output_path, "path"); }
+value_spec id() { return spec(value_kind::string, "id"); }
+
+kdl::value kstr(std::string_view s) {
+    kdl::value v;
+    v.type = kdl::value::kind::string;
+    v.text = std::string(s);
+    return v;
+}
+kdl::value kint(std::int64_t n) {
+    kdl::value v;
+    v.type = kdl::value::kind::integer;
+    v.text = std::to_string(n);
+    v.integer = n;
+    return v;
+}
+kdl::value kbool(bool b) {
+    kdl::value v;
+    v.type = kdl::value::kind::boolean;
+    v.boolean = b;
+    v.text = b ? "#true" : "#false";
+    return v;
+}
+
+// ---- writing typed values into model fields ----------------------------------------------
+
+template <class T>
+struct member_traits;
+template <class C, class M>
+struct member_traits<M C::*> {
+    using owner = C;
+    using type = M;
+};
+
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+
+template <class F>
+void assign(F& field, args_view a) {
+    const typed_value& v = a[0];
+    if constexpr (std::is_same_v<F, bool>) {
+        field = v.boolean;
+    } else if constexpr (std::is_same_v<F, duration>) {
+        field = duration(v.num);
+    } else if constexpr (std::is_enum_v<F>) {
+        field = static_cast<F>(v.num);
+    } else if constexpr (std::is_integral_v<F>) {
+        field = static_cast<F>(v.num);
+    } else if constexpr (std::is_same_v<F, std::string>) {
+        field = v.str;
+    } else if constexpr (std::is_same_v<F, socket_address>) {
+        field = v.address;
+    } else if constexpr (std::is_same_v<F, std::vector<std::string>>) {
+        field.clear();
+        for (const auto& x : a) field.push_back(x.str);
+    } else if constexpr (std::is_same_v<F, std::vector<cidr>>) {
+        field.clear();
+        for (const auto& x : a) field.push_back(x.network);
+    } else if constexpr (is_optional<F>::value) {
+        typename F::value_type inner{};
+        assign(inner, a);
+        field = std::move(inner);
+    } else {
+        static_assert(sizeof(F) == 0, "no conversion for this model field type");
+    }
+}
+
+template <auto Member>
+void set_member(void* target, args_view a) {
+    using tr = member_traits<decltype(Member)>;
+    assign(static_cast<typename tr::owner*>(target)->*Member, a);
+}
+
+template <auto Member>
+constexpr apply_fn set() {
+    return &set_member<Member>;
+}
+
+template <auto Member>
+void* enter_member(void* parent, args_view) {
+    using tr = member_traits<decltype(Member)>;
+    auto& field = static_cast<typename tr::owner*>(parent)->*Member;
+    if constexpr (is_optional<typename tr::type>::value) {
+        field.emplace();
+        return &*field;
+    } else {
+        return &field;
+    }
+}
+
+// A block whose id'd children are appended to a vector member; the first argument is the id.
+template <auto Member>
+void* append_with_id(void* parent, args_view a) {
+    using tr = member_traits<decltype(Member)>;
+    auto& vec = static_cast<typename tr::owner*>(parent)->*Member;
+    auto& item = vec.emplace_back();
+    item.id = a[0].str;
+    return &item;
+}
+
+void* same(void* parent, args_view) { return parent; }
+
+template <auto Member>
+void push_header(void* target, args_view a) {
+    using tr = member_traits<decltype(Member)>;
+    (static_cast<typename tr::owner*>(target)->*Member).push_back(sentinel::config::header_value{a[0].str, a[1].str});
+}
+
+// ---- node constructors -------------------------------------------------------------------
+
+node_spec key(std::string_view name, value_spec v, apply_fn apply) {
+    node_spec n;
+    n.name = name;
+    n.args.push_back(std::move(v));
+    n.apply = apply;
+    return n;
+}
+
+node_spec block(std::string_view name, enter_fn enter, std::vector<node_spec> children) {
+    node_spec n;
+    n.name = name;
+    n.block = true;
+    n.enter = enter;
+    n.children = std::move(children);
+    return n;
+}
+
+// ---- finish hooks (checks that need a whole block) --------------------------------------
+
+const kdl::node* child_named(const kdl::node& n, std::string_view name) {
+    for (const auto& c : n.children)
+        if (c.name == name) return &c;
+    return nullptr;
+}
+
+void record_listen(check_context& ctx, const kdl::node& node, const socket_address& addr,
+                   std::string what) {
+    const kdl::node* listen = child_named(node, "listen");
+    if (listen == nullptr || addr.text.empty()) return;
+    ctx.listens.push_back({std::move(what), addr, {ctx.file, listen->pos}});
+}
+
+void finish_listener(check_context& ctx, void* target, const kdl::node& node) {
+    auto& l = *static_cast<listener_config*>(target);
+    record_listen(ctx, node, l.listen, "listener \"" + l.id + "\"");
+}
+
+void finish_admin(check_context& ctx, void* target, const kdl::node& node) {
+    record_listen(ctx, node, static_cast<admin_config*>(target)->listen, "admin");
+}
+
+void finish_route(check_context& ctx, void* target, const kdl::node& node) {
+    auto& r = *static_cast<route_config*>(target);
+    std::vector<std::string> actions;
+    for (const auto& c : node.children)
+        if (c.name == "upstream" || c.name == "respond" || c.name == "builtin") actions.push_back(c.name);
+    if (actions.empty()) {
+        ctx.error(node.pos, "route \"" + r.id +
+                                "\" has no action; expected exactly one of `upstream`, `respond` or `builtin`");
+    } else if (actions.size() > 1) {
+        std::string list;
+        for (const auto& a : actions) list += (list.empty() ? "`" : ", `") + a + "`";
+        ctx.error(node.pos, "route \"" + r.id + "\" has " + std::to_string(actions.size()) +
+                                " actions (" + list +
+                                "); expected exactly one of `upstream`, `respond` or `builtin`");
+    }
+}
+
+void finish_access_log(check_context& ctx, void* target, const kdl::node& node);
+
+}  // namespace
+
+// Defined in validator.cpp (needs the filesystem); declared here to keep the table readable.
+void check_output_path(check_context& ctx, const std::string& path, const kdl::node& node);
+
+namespace {
+void finish_access_log(check_context& ctx, void* target, const kdl::node& node) {
+    check_output_path(ctx, static_cast<access_log_config*>(target)->path, node);
+}
+
+std::vector<node_spec> header_op_children() {
+    auto set_key = key("set", header_name(), &push_header<&header_ops::set>)
+                       .arg(header_value_v())
+                       .repeat()
+                       .with_doc("Replaces every value of header `name` with `value` (adds it when absent).");
+    auto add_key = key("add", header_name(), &push_header<&header_ops::add>)
+                       .arg(header_value_v())
+                       .repeat()
+                       .with_doc("Appends a `name: value` header, keeping existing values.");
+    auto remove_key = key("remove", header_name(), set<&header_ops::remove>())
+                          .many()
+                          .with_doc("Removes every header with one of these names (case-insensitive).");
+    return {set_key, add_key, remove_key};
+}
+
+node_spec build_root() {
+    // ---- system
+    auto system = block("system", &enter_member<&config::system>, {
+        key("workers", integer(0, 1024), set<&system_config::workers>())
+            .def(kint(0))
+            .needs_restart([](const config& a, const config& b) { return a.system.workers != b.system.workers; })
+            .with_doc("Worker threads, each with its own event loop; 0 = one per CPU core."),
+        key("graceful-shutdown", duration_v(0), set<&system_config::graceful_shutdown>())
+            .def(kstr("30s"))
+            .with_doc("How long a shutdown or drain waits for in-flight requests before closing connections; \"0s\" closes at once."),
+        key("max-connections", integer(1, 10'000'000), set<&system_config::max_connections>())
+            .def(kint(100000))
+            .with_doc("Most downstream connections open at once in the whole process."),
+        key("max-connections-per-worker", integer(0, 10'000'000), set<&system_config::max_connections_per_worker>())
+            .def(kint(0))
+            .with_doc("Most downstream connections open at once per worker; 0 = max-connections divided by the worker count, rounded up."),
+        key("watch-config", boolean(), set<&system_config::watch_config>())
+            .def(kbool(false))
+            .with_doc("Reload when the config file or any included file changes."),
+    }).implied().with_doc("Process-wide settings.");
+
+    // ---- admin
+    auto admin = block("admin", &enter_member<&config::admin>, {
+        key("listen", listen_address(), set<&admin_config::listen>())
+            .req()
+            .needs_restart([](const config& a, const config& b) {
+                return a.admin && b.admin &&
+                       (a.admin->listen.host != b.admin->listen.host || a.admin->listen.port != b.admin->listen.port);
+            })
+            .with_doc("Address of the admin server (metrics, health, readiness, config dump); port 0 = any free port."),
+        key("bearer-token", string("token"), set<&admin_config::bearer_token>())
+            .def_doc("none")
+            .with_doc("When set, every admin request must carry `Authorization: Bearer <token>`."),
+    }).needs_restart([](const config& a, const config& b) { return a.admin.has_value() != b.admin.has_value(); })
+      .on_finish(&finish_admin)
+      .with_doc("The admin server. Without this block no admin listener is opened.");
+
+    // ---- listeners
+    auto listener = block("listener", &append_with_id<&config::listeners>, {
+        key("listen", listen_address(), set<&listener_config::listen>())
+            .req()
+            .with_doc("IP address and port to accept connections on; port 0 = any free port."),
+        key("protocol", enumeration({"http"}), set<&listener_config::protocol>())
+            .def(kstr("http"))
+            .with_doc("Protocol spoken by clients on this listener."),
+        key("proxy-protocol", boolean(), set<&listener_config::proxy_protocol>())
+            .def(kbool(false))
+            .with_doc("Require a PROXY protocol v1/v2 header on every connection and take the client address from it."),
+        key("trusted-proxies", cidr_v(), set<&listener_config::trusted_proxies>())
+            .many()
+            .def_doc("none")
+            .with_doc("Networks whose X-Forwarded-* headers are trusted and appended to; from other peers they are replaced."),
+    }).arg(id()).repeat().ids("listener").on_finish(&finish_listener)
+      .with_doc("A listening socket. The argument is the listener's unique id.");
+    auto listeners = block("listeners", &same, {listener}).merge().implied()
+                         .with_doc("Listening sockets. Without listeners Sentinel accepts no traffic.");
+
+    // ---- limits
+    auto limits = block("limits", &enter_member<&config::limits>, {
+        key("max-request-line", size_v(), set<&limits_config::max_request_line>())
+            .def(kstr("8KiB"))
+            .with_doc("Longest request line (method, target, version); a longer one is rejected."),
+        key("max-header-bytes", size_v(), set<&limits_config::max_header_bytes>())
+            .def(kstr("32KiB"))
+            .with_doc("Largest request header section; a larger one is rejected."),
+        key("max-headers", integer(1, 1000), set<&limits_config::max_headers>())
+            .def(kint(100))
+            .with_doc("Most header fields in one request; more are rejected."),
+        key("max-body", size_v(), set<&limits_config::max_body>())
+            .def(kstr("10MiB"))
+            .with_doc("Largest request body; a larger one is rejected."),
+    }).implied().with_doc("Request size limits (per request, all listeners).");
+
+    // ---- timeouts
+    auto timeouts = block("timeouts", &enter_member<&config::timeouts>, {
+        key("client-header", duration_v(1), set<&timeouts_config::client_header>())
+            .def(kstr("10s"))
+            .with_doc("Time allowed to receive a complete request header section."),
+        key("client-body-idle", duration_v(1), set<&timeouts_config::client_body_idle>())
+            .def(kstr("30s"))
+            .with_doc("Longest pause between two reads of a request body."),
+        key("keepalive-idle", duration_v(1), set<&timeouts_config::keepalive_idle>())
+            .def(kstr("75s"))
+            .with_doc("How long an idle keep-alive client connection is kept open."),
+        key("upstream-connect", duration_v(1), set<&timeouts_config::upstream_connect>())
+            .def(kstr("2s"))
+            .with_doc("Time allowed to establish a connection to an endpoint."),
+        key("upstream-response-header", duration_v(1), set<&timeouts_config::upstream_response_header>())
+            .def(kstr("30s"))
+            .with_doc("Time allowed from sending the request upstream to receiving the complete response header section."),
+        key("upstream-body-idle", duration_v(1), set<&timeouts_config::upstream_body_idle>())
+            .def(kstr("30s"))
+            .with_doc("Longest pause between two reads of a response body."),
+    }).implied().with_doc("Timeouts (all listeners and upstreams).");
+
+    // ---- routes
+    auto match = block("match", &enter_member<&route_config::match>, {
+        key("host", host_pattern(), set<&route_match::hosts>())
+            .many()
+            .with_doc("Host names (without port, case-insensitive); \"*.example.com\" matches any subdomain."),
+        key("path", http_path(), set<&route_match::paths>())
+            .many()
+            .with_doc("Exact request paths (before the query string)."),
+        key("path-prefix", http_path(), set<&route_match::path_prefixes>())
+            .many()
+            .with_doc("Path prefixes; \"/\" matches every path."),
+        key("method", method(), set<&route_match::methods>())
+            .many()
+            .with_doc("Request methods (upper case)."),
+    }).implied().with_doc(
+        "What a request must look like to take this route. Different matchers are ANDed; the "
+        "values of one matcher are ORed. Without matchers the route matches every request.");
+
+    auto respond = block("respond", &enter_member<&route_config::respond>, {
+        key("body", string("text"), set<&fixed_response::body>())
+            .def(kstr(""))
+            .with_doc("Response body."),
+        key("header", header_name(), &push_header<&fixed_response::headers>)
+            .arg(header_value_v())
+            .repeat()
+            .with_doc("A response header field."),
+    }).arg(integer(100, 599, "status")).optional_children()
+      .with_doc("Action: answer locally with this status code.");
+
+    auto request_headers = block("request-headers", &enter_member<&route_config::request_headers>,
+                                 header_op_children())
+                               .with_doc("Edits applied to the request before it is sent upstream.");
+    auto response_headers = block("response-headers", &enter_member<&route_config::response_headers>,
+                                  header_op_children())
+                                .with_doc("Edits applied to the response before it is sent to the client.");
+
+    auto route = block("route", &append_with_id<&config::routes>, {
+        key("priority", integer(-1'000'000, 1'000'000), set<&route_config::priority>())
+            .def(kint(0))
+            .with_doc("Routes are tried from the highest priority down; equal priorities keep file order."),
+        match,
+        key("upstream", reference("upstream"), set<&route_config::upstream>())
+            .with_doc("Action: proxy the request to this upstream (by id)."),
+        respond,
+        key("builtin", enumeration({"status"}), set<&route_config::builtin>())
+            .with_doc("Action: serve a built-in page. `status` = a small status page."),
+        request_headers,
+        response_headers,
+        key("allow-upgrade", boolean(), set<&route_config::allow_upgrade>())
+            .def(kbool(false))
+            .with_doc("Relay `Upgrade` requests (e.g. WebSocket; never h2c) to the upstream."),
+    }).arg(id()).repeat().ids("route").on_finish(&finish_route)
+      .with_doc("A route. The argument is its unique id. Exactly one action: `upstream`, `respond` or `builtin`.");
+    auto routes = block("routes", &same, {route}).merge().implied()
+                      .with_doc("Request routing: each request takes the first matching route by priority.");
+
+    // ---- upstreams
+    auto upstream = block("upstream", &append_with_id<&config::upstreams>, {
+        key("endpoint", endpoint_address(),
+            [](void* t, args_view a) {
+                endpoint_config e;
+                e.address = a[0].address;
+                static_cast<upstream_config*>(t)->endpoints.push_back(std::move(e));
+            })
+            .req()
+            .repeat()
+            .with_doc("A server of this upstream; repeat for several. Names are resolved when the config loads."),
+        key("load-balancing", enumeration({"round-robin"}), set<&upstream_config::balancing>())
+            .def(kstr("round-robin"))
+            .with_doc("How an endpoint is chosen for each request."),
+        block("pool", &enter_member<&upstream_config::pool>, {
+            key("max-idle", integer(0, 100000), set<&pool_config::max_idle>())
+                .def(kint(64))
+                .with_doc("Idle connections kept per endpoint per worker; 0 disables reuse."),
+            key("idle-timeout", duration_v(1), set<&pool_config::idle_timeout>())
+                .def(kstr("60s"))
+                .with_doc("An idle pooled connection is closed after this long."),
+        }).implied().with_doc("Connection reuse towards this upstream's endpoints."),
+    }).arg(id()).repeat().ids("upstream")
+      .with_doc("A named group of endpoints that routes proxy to. The argument is its unique id.");
+    auto upstreams = block("upstreams", &same, {upstream}).merge().implied()
+                         .with_doc("Upstream groups.");
+
+    // ---- observability
+    auto access_log = block("access-log", &enter_member<&observability_config::access_log>, {
+        key("format", enumeration({"json"}), [](void*, args_view) {})
+            .def(kstr("json"))
+            .with_doc("Line format: `json` = one JSON object per request."),
+        key("path", output_path(), set<&access_log_config::path>())
+            .def(kstr("-"))
+            .with_doc("\"-\" = standard output; otherwise a file, relative to the config file that declares it. Its directory must exist and be writable."),
+    }).on_finish(&finish_access_log)
+      .with_doc("One line per request. Without this block nothing is logged per request.");
+    auto observability = block("observability", &enter_member<&config::observability>, {access_log})
+                             .with_doc("Logs (metrics are served by the admin server).");
+
+    auto include = key("include", string("path"), [](void*, args_view) {})
+                       .repeat()
+                       .with_doc("Top level only: reads another file as if its nodes were written here. "
+                                 "Relative to the including file; cycles are rejected.");
+
+    node_spec root;
+    root.name = "";
+    root.block = true;
+    root.enter = &same;
+    root.children = {include,  system, admin,  listeners,    limits,
+                     timeouts, routes, upstreams, observability};
+    return root;
+}
+
+}  // namespace
+
+const node_spec& root() {
+    static const node_spec table = build_root();
+    return table;
+}
+
+std::string describe(const value_spec& v) {
+    auto range = [&](std::string unit_min, std::string unit_max) {
+        return unit_min + "-" + unit_max;
+    };
+    switch (v.kind) {
+    case value_kind::string: return "string";
+    case value_kind::integer: return "integer " + range(std::to_string(v.min), std::to_string(v.max));
+    case value_kind::boolean: return "boolean (#true or #false)";
+    case value_kind::duration:
+        return v.min == 0 ? "duration (\"250ms\", \"30s\", \"5m\", \"1h\"; \"0s\" allowed)"
+                          : "duration (\"250ms\", \"30s\", \"5m\", \"1h\"; greater than 0)";
+    case value_kind::size: return "size (\"512B\", \"8KiB\", \"10MiB\", \"1GiB\"; greater than 0)";
+    case value_kind::listen_address: return "listen address (\"0.0.0.0:8080\", \"[::1]:8080\"; IP literal, port 0-65535)";
+    case value_kind::endpoint_address: return "endpoint address (\"10.0.0.1:80\", \"[::1]:80\", \"name:80\"; port 1-65535)";
+    case value_kind::cidr: return "CIDR (\"10.0.0.0/8\", \"::1/128\")";
+    case value_kind::enumeration: {
+        std::string s = "one of ";
+        for (std::size_t i = 0; i < v.choices.size(); ++i)
+            s += (i ? ", \"" : "\"") + std::string(v.choices[i]) + "\"";
+        return s;
+    }
+    case value_kind::header_name: return "header name";
+    case value_kind::header_value: return "header value";
+    case value_kind::host_pattern: return "host (\"example.com\" or \"*.example.com\")";
+    case value_kind::http_path: return "path (starting with \"/\")";
+    case value_kind::method: return "method (upper-case token)";
+    case value_kind::reference: return "id of an " + std::string(v.ref_kind);
+    case value_kind::output_path: return "\"-\" or a file path";
+    }
+    return "value";
+}
+
+}  // namespace sentinel::config::schema
