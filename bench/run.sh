@@ -316,9 +316,9 @@ RAW=$TMP/raw.jsonl
 stub_accepts() { $LIB stub "http://127.0.0.1:$ORIGIN_PORT/stub_status"; }
 
 run_one() {   # proxy conns body round order
-    local p=$1 c=$2 b=$3 r=$4 o=$5 before after a0 a1 c0 c1 t0 t1 hwm npids out="$TMP/wrk-$1-$2-$3-$4.txt"
+    local p=$1 c=$2 b=$3 r=$4 o=$5 before after a0 a1 c0 c1 w0 w1 t0 t1 hwm npids out="$TMP/wrk-$1-$2-$3-$4.txt"
     a0=$(stub_accepts)
-    read -r c0 _ <<<"$($LIB cpustat "$PROXY_CPU")"
+    read -r c0 w0 <<<"$($LIB cpustat "$PROXY_CPU")"
     before=$($LIB snap --reset-hwm "${PID[$p]}")
     # in the background + wait, so that INT/TERM run the cleanup trap at once
     "$WRK" -t"$THREADS" -c"$c" -d"${DURATION}s" --latency \
@@ -327,13 +327,13 @@ run_one() {   # proxy conns body round order
     wait "$WRK_PID" || { cat "$out" >&2; die "wrk failed against $p"; }
     WRK_PID=
     after=$($LIB snap "${PID[$p]}")
-    read -r c1 _ <<<"$($LIB cpustat "$PROXY_CPU")"
+    read -r c1 w1 <<<"$($LIB cpustat "$PROXY_CPU")"
     a1=$(stub_accepts)
     kill -0 "${PID[$p]}" 2>/dev/null || die "$p died during the run (log: $TMP/$p.log)"
     read -r t0 _ _ <<<"$before"
     read -r t1 hwm npids <<<"$after"
     $LIB record "$RAW" "$out" "$p" "$c" "$b" "${BODY_BYTES[$b]}" "$r" "$o" "$DURATION" \
-        "$t0" "$t1" "$hwm" "$npids" "$a0" "$a1" "$c0" "$c1"
+        "$t0" "$t1" "$hwm" "$npids" "$a0" "$a1" "$c0" "$c1" "$w0" "$w1"
 }
 
 # ------------------------------------------------------------------ main

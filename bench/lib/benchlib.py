@@ -166,9 +166,9 @@ def parse_wrk(text):
 
 def cmd_record(args):
     """record OUT.jsonl WRK_OUT proxy conns body body_bytes round order duration
-              ticks0 ticks1 hwm_kib npids accepts0 accepts1 cpubusy0 cpubusy1"""
+              ticks0 ticks1 hwm_kib npids accepts0 accepts1 cpubusy0 cpubusy1 cputotal0 cputotal1"""
     (out, wrk_out, proxy, conns, body, body_bytes, rnd, order, duration,
-     t0, t1, hwm, npids, a0, a1, b0, b1) = args
+     t0, t1, hwm, npids, a0, a1, b0, b1, w0, w1) = args
     with open(wrk_out) as f:
         text = f.read()
     w = parse_wrk(text)
@@ -184,7 +184,10 @@ def cmd_record(args):
         "peak_rss_kib": int(hwm), "pids": int(npids),
         # time the proxy's CPU spent on anything but the proxy (other engineers' builds,
         # hypervisor steal): the noise on this run
-        "foreign_cpu_util": max(0.0, ((int(b1) - int(b0)) / CLK_TCK - cpu_s) / w["wrk_seconds"]),
+        # (share of that CPU's ticks over the window; the window is slightly longer than
+        # the wrk run, which dilutes it a little)
+        "foreign_cpu_util": (max(0, int(b1) - int(b0) - (int(t1) - int(t0))) /
+                             max(1, int(w1) - int(w0))),
         # new upstream (origin) connections accepted during the run; the stub_status
         # probe itself is one accepted connection, hence the -1
         "upstream_conns": int(a1) - int(a0) - 1,
