@@ -60,7 +60,9 @@ if has_proxy sentinel && [[ ! -x $SENTINEL ]]; then
 fi
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds)"
-[[ $(nproc --all) -ge 2 ]] || log "warning: fewer than 2 CPUs; pinning proxy and load on the same CPU"
+if [[ $(nproc --all) -lt 2 ]]; then
+    log "warning: fewer than 2 CPUs; proxy and load share CPU 0"; PROXY_CPU=0; LOAD_CPU=0
+fi
 
 # ------------------------------------------------------------------ processes & cleanup
 TMP=$(mktemp -d /tmp/sentinel-bench.XXXXXX)
