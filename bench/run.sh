@@ -5,6 +5,7 @@
 #   bench/run.sh                      full run: 3 rounds x 10 s per run (about 6.5 minutes)
 #   bench/run.sh --quick              1 round x 3 s (smoke run)
 #   bench/run.sh --only nginx,haproxy
+#   bench/run.sh --check              premise checks only, no load (a few seconds)
 #
 # Environment overrides: SENTINEL DURATION ROUNDS CONNS THREADS PROXY_CPU LOAD_CPU
 #                        WARMUP NGINX HAPROXY WRK KEEP_TMP=1
@@ -26,12 +27,14 @@ WARMUP=${WARMUP:-2}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 ONLY=sentinel,nginx,haproxy
+CHECK_ONLY=0
 
 usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) DURATION=3; ROUNDS=1; WARMUP=1 ;;
+        --check) CHECK_ONLY=1 ;;
         --only) ONLY=$2; shift ;;
         --only=*) ONLY=${1#--only=} ;;
         --duration) DURATION=$2; shift ;;
@@ -355,6 +358,7 @@ for p in "${PROXIES[@]}"; do
     check "$p runs only on CPU $PROXY_CPU" proxy_pinned "$p"
 done
 [[ $FAILED_CHECKS == 0 ]] || die "$FAILED_CHECKS premise check(s) failed: the comparison would be meaningless"
+if [[ $CHECK_ONLY == 1 ]]; then log "all premise checks passed (--check: no load run)"; exit 0; fi
 
 log "warm-up (${WARMUP}s per proxy, not recorded)"
 for p in "${PROXIES[@]}"; do
