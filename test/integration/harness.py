@@ -72,9 +72,14 @@ _strip_bin_args()
 
 
 def require_binary():
-    if not SENTINEL_BIN or not os.access(SENTINEL_BIN, os.X_OK):
-        raise unittest.SkipTest("sentinel binary not found (set SENTINEL_BIN); looked at %r"
-                                % SENTINEL_BIN)
+    """Skips when no binary was named and none is built; fails when one was named (CTest
+    always names it) but is missing, so a broken build cannot pass as "skipped"."""
+    if SENTINEL_BIN and os.access(SENTINEL_BIN, os.X_OK):
+        return
+    if os.environ.get("SENTINEL_BIN"):
+        raise AssertionError("SENTINEL_BIN=%s is not an executable file" % SENTINEL_BIN)
+    raise unittest.SkipTest("sentinel binary not found (set SENTINEL_BIN); looked at %r"
+                            % SENTINEL_BIN)
 
 
 # ---- processes ------------------------------------------------------------------------------

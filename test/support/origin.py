@@ -92,6 +92,7 @@ class Stats:
 
     def __init__(self):
         self.lock = threading.Lock()
+        self.next_id = 0
         self.reset()
 
     def reset(self):
@@ -101,17 +102,21 @@ class Stats:
             self.bad_requests = 0
             self.aborted_uploads = 0
             self.completed_uploads = 0
-            self.active_requests = 0
+            self.active_requests = getattr(self, "active_requests", 0)  # a gauge: kept
+            self.reset_id = self.next_id
             self.bytes_received = 0
             self.bytes_sent = 0
-            # conn id -> {"requests": n, "open": bool}; open ones are never dropped.
-            self.conns = {}
-            self.open_ids = set()
+            # conn id -> {"requests": n, "open": bool}; open ones are never dropped, and a
+            # reset keeps them (with zero requests) so reuse after a reset is still seen.
+            open_ids = getattr(self, "open_ids", set())
+            self.conns = {cid: {"requests": 0, "open": True} for cid in open_ids}
+            self.open_ids = set(open_ids)
 
     def conn_opened(self):
         with self.lock:
             self.connections_total += 1
-            cid = self.connections_total
+            self.next_id += 1
+            cid = self.next_id
             self.conns[cid] = {"requests": 0, "open": True}
             self.open_ids.add(cid)
             if len(self.conns) > self.KEEP_CONNECTIONS:
@@ -152,8 +157,10 @@ class Stats:
             skip = observer if observer in self.conns else None
             per_conn = [self.conns[c]["requests"] for c in sorted(self.conns) if c != skip]
             own = self.conns[skip]["requests"] if skip else 0
+            own_new = 1 if skip and skip > self.reset_id else 0
             return {
-                "connections_total": self.connections_total - (1 if skip else 0),
+                "connections_total": self.connections_total - own_new,
+                "connections_used": sum(1 for n in per_conn if n > 0),
                 "connections_open": len(self.open_ids - {skip}),
                 "requests_total": self.requests_total - own,
                 "active_requests": self.active_requests - (1 if skip else 0),
@@ -425,8 +432,6 @@ class Connection:
             self.drain_body(req)
             if req.query.get("reset", ["0"])[0] == "1":
                 self.stats.reset()
-                self.cid = self.stats.conn_opened()
-                self.request_no = self.stats.request_started(self.cid)
             observer = self.cid if req.query.get("exclude_self", ["0"])[0] == "1" else None
             return self.respond_json(req, 200, self.stats.snapshot(observer), keep_alive=ka)
         if path == "/healthz":
