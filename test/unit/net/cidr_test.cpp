@@ -6,6 +6,10 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "net/ip_text.hpp"
 
 namespace sentinel::net {
 namespace {
@@ -199,3 +203,39 @@ TEST(format_ip, matches_inet_ntop_for_plain_ipv6) {
 
 }  // namespace
 }  // namespace sentinel::net
+
+namespace sentinel::net::detail {
+namespace {
+
+// min_remaining() must be exact, or the PROXY v1 parser would either wait on a hopeless line
+// or reject a good one. Oracle: every string up to `max_len` over a small alphabet, with
+// inet_pton deciding which are addresses; a string is a viable prefix within the budget iff
+// one of those addresses starts with it.
+TEST(ip_text_scanner, min_remaining_is_exact_on_small_alphabet) {
+    constexpr std::size_t max_len = 10;
+    const std::string alphabet = "01:.";
+    std::vector<std::string> all{""};
+    for (std::size_t i = 0; i < all.size(); ++i)
+        if (all[i].size() < max_len)
+            for (char c : alphabet) all.push_back(all[i] + c);
+    for (const bool v6 : {false, true}) {
+        std::unordered_set<std::string> viable;
+        for (const auto& s : all) {
+            std::uint8_t buf[16];
+            if (inet_pton(v6 ? AF_INET6 : AF_INET, s.c_str(), buf) != 1) continue;
+            for (std::size_t n = 0; n <= s.size(); ++n) viable.insert(s.substr(0, n));
+        }
+        ASSERT_GT(viable.size(), 100u);
+        for (const auto& s : all) {
+            ip_text_scanner scanner(v6 ? ip_text_scanner::family::v6 : ip_text_scanner::family::v4);
+            bool ok = true;
+            for (char c : s) ok = ok && scanner.feed(c);
+            const bool ours =
+                ok && s.size() + static_cast<std::size_t>(scanner.min_remaining()) <= max_len;
+            ASSERT_EQ(ours, viable.count(s) == 1) << (v6 ? "v6 " : "v4 ") << '"' << s << '"';
+        }
+    }
+}
+
+}  // namespace
+}  // namespace sentinel::net::detail
