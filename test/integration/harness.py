@@ -580,8 +580,9 @@ class Sentinel:
         os.replace(tmp, self.config_path)  # atomic: a watcher never sees half a file
 
     def output(self):
-        self.stdout.flush()
-        self.stderr.flush()
+        for f in (self.stdout, self.stderr):
+            if not f.closed:
+                f.flush()
         with open(self.stdout_path, "rb") as f:
             out = f.read().decode(errors="replace")
         with open(self.stderr_path, "rb") as f:
@@ -726,9 +727,11 @@ class IntegrationTest(unittest.TestCase):
         require_binary()
         cls.class_workdir = tempfile.mkdtemp(prefix="sentinel-integ-%s-" % cls.__name__)
         cls._class_procs = []
+        # Class cleanups run even when setUpClass fails half-way (tearDownClass would not).
+        cls.addClassCleanup(cls._class_cleanup)
 
     @classmethod
-    def tearDownClass(cls):
+    def _class_cleanup(cls):
         for p in reversed(cls._class_procs):
             cls._stop_quietly(p)
         cls._class_procs = []

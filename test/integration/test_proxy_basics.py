@@ -125,10 +125,14 @@ class ProxyBasicsTest(IntegrationTest):
         self.assertEqual(body, payload)
 
     def test_head_request(self):
-        rc, status, headers, body, err = curl("-I", self.url("/bytes/1000"))
-        self.assertEqual((rc, status), (0, 200), err)
-        self.assertEqual(header_of(headers, "content-length"), "1000")
-        self.assertEqual(body, b"")
+        r = http_request(self.port, "HEAD", "/bytes/1000")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("content-length"), "1000")
+        self.assertEqual(r.body, b"")
+        # The connection must still be in sync after a bodiless HEAD answer.
+        with KeepAliveClient(self.port) as c:
+            self.assertEqual(c.request("HEAD", "/bytes/1000").body, b"")
+            self.assertEqual(c.request("GET", "/bytes/10").body, b"ABCDEFGHIJ")
 
     # -- X-Forwarded-* --------------------------------------------------------------------
 

@@ -428,6 +428,10 @@ class Connection:
     def handle_request(self, req):
         path = req.path
         ka = req.keep_alive
+        if req.expect_continue and req.body_kind != "none":
+            # Before any response head: /echo answers while still reading the body.
+            self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+            req.expect_continue = False
         if path == "/stats":
             self.drain_body(req)
             if req.query.get("reset", ["0"])[0] == "1":
