@@ -357,7 +357,11 @@ node_spec build_root() {
         "What a request must look like to take this route. Different matchers are ANDed; the "
         "values of one matcher are ORed. Without matchers the route matches every request.");
 
-    auto respond = block("respond", &enter_member<&route_config::respond>, {
+    auto respond = block("respond", [](void* parent, args_view a) -> void* {
+        auto& r = static_cast<route_config*>(parent)->respond.emplace();
+        r.status = static_cast<int>(a[0].num);
+        return &r;
+    }, {
         key("body", string("text"), set<&fixed_response::body>())
             .def(kstr(""))
             .with_doc("Response body."),
