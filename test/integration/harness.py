@@ -357,11 +357,12 @@ def request_bytes(method="GET", path="/", host="test.local", headers=(), body=b"
 
 
 def http_request(port, method="GET", path="/", host="test.local", headers=(), body=b"",
-                 timeout=10.0):
-    """One request on a fresh connection (Connection: close); returns a Response."""
+                 timeout=10.0, close=True):
+    """One request on a fresh connection; returns a Response. close=True adds
+    `Connection: close`; otherwise the socket is closed after the (framed) response."""
+    extra = [("Connection", "close")] if close else []
     with connect(port, timeout=timeout) as s:
-        s.sendall(request_bytes(method, path, host, list(headers) + [("Connection", "close")],
-                                body))
+        s.sendall(request_bytes(method, path, host, list(headers) + extra, body))
         return ResponseReader(s, timeout).read_response(method)
 
 

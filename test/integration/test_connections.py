@@ -142,8 +142,9 @@ class ConnectionsTest(IntegrationTest):
         s = self.start()
         done, failures = self._load(400)  # warm-up: pools and worker state settle
         self.assertEqual(failures, [])
-        wait_until(lambda: metric_value(s.metrics(), "sentinel_downstream_connections_active")
-                   == 0, 10, what="active downstream connections back to 0 after warm-up")
+        wait_until(lambda: metric_value(s.metrics(), "sentinel_downstream_connections_active",
+                                        default=-1) == 0, 10,
+                   what="sentinel_downstream_connections_active back to 0 after warm-up")
         baseline = s.fd_count()
         t0 = time.monotonic()
         done, failures = self._load(10000)
@@ -157,8 +158,9 @@ class ConnectionsTest(IntegrationTest):
         except AssertionError:
             self.fail("sentinel fd count %d after %d requests (%.1fs), baseline %d (+%d slack)"
                       % (s.fd_count(), done, elapsed, baseline, slack))
-        wait_until(lambda: metric_value(s.metrics(), "sentinel_downstream_connections_active")
-                   == 0, 10, what="sentinel_downstream_connections_active back to 0")
+        wait_until(lambda: metric_value(s.metrics(), "sentinel_downstream_connections_active",
+                                        default=-1) == 0, 10,
+                   what="sentinel_downstream_connections_active back to 0")
         self.assertLessEqual(self.a.stats()["connections_open"], 16,
                              "upstream connections kept open: %r" % self.a.stats())
 

@@ -66,7 +66,7 @@ class OriginTest(unittest.TestCase):
         before = self.o.stats()["aborted_uploads"]
         s = connect(self.o.port)
         s.sendall(request_bytes("POST", "/sink", "t", [("Content-Length", "100000")]) + b"x" * 10)
-        wait_until(lambda: self.o.stats()["active_requests"] >= 1, 5)
+        wait_until(lambda: self.o.stats()["active_uploads"] == 1, 5)
         s.close()
         wait_until(lambda: self.o.stats()["aborted_uploads"] == before + 1, 5)
 

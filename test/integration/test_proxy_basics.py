@@ -75,7 +75,7 @@ class ProxyBasicsTest(IntegrationTest):
 
     def demo(self, path="/demo/x", headers=(), port=None, host="test.local"):
         """GET through the proxy; returns (response, origin's view of the request)."""
-        r = http_request(port or self.port, "GET", path, host=host, headers=headers)
+        r = http_request(port or self.port, "GET", path, host=host, headers=headers, close=False)
         self.assertEqual(r.status, 200, r)
         return r, r.json()
 

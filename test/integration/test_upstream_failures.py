@@ -75,8 +75,8 @@ class UpstreamFailuresTest(IntegrationTest):
         s = connect(self.port)
         s.sendall(head + first_piece)
         # Wait until the origin is inside the request, so the abort happens mid-body.
-        wait_until(lambda: self.a.stats()["active_requests"] >= 1, 10,
-                   what="the upload to reach the origin")
+        wait_until(lambda: self.a.stats()["active_uploads"] >= 1, 10,
+                   what="the upload to reach the origin (streamed, not buffered)")
         s.close()
         wait_until(lambda: self.a.stats()["aborted_uploads"] > before, 10,
                    what="the origin to see the upstream connection closed mid-upload")

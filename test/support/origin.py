@@ -16,7 +16,8 @@ Endpoints (GET unless noted; HEAD works everywhere and sends no body):
   /echo              (any method) returns the request body; Content-Length in → Content-Length
                      out, chunked in → chunked out, streamed in 64 KiB pieces
   /sink              (any method) reads and discards the body, replies {"received": N};
-                     ?pattern=1 also checks the body against PATTERN ("pattern_ok")
+                     ?pattern=1 also checks the body against PATTERN ("pattern_ok");
+                     a peer that leaves mid-body counts in /stats "aborted_uploads"
   /bytes/N           N bytes of PATTERN with Content-Length, written in 64 KiB pieces
   /chunked/N         N bytes of PATTERN, chunked in 64 KiB chunks
   /slow?delay=S      sleeps S seconds (float, ≤ 600), then answers 200
@@ -102,6 +103,7 @@ class Stats:
             self.bad_requests = 0
             self.aborted_uploads = 0
             self.completed_uploads = 0
+            self.active_uploads = getattr(self, "active_uploads", 0)  # a gauge: kept
             self.active_requests = getattr(self, "active_requests", 0)  # a gauge: kept
             self.reset_id = self.next_id
             self.bytes_received = 0
@@ -167,6 +169,7 @@ class Stats:
                 "bad_requests": self.bad_requests,
                 "aborted_uploads": self.aborted_uploads,
                 "completed_uploads": self.completed_uploads,
+                "active_uploads": self.active_uploads,
                 "bytes_received": self.bytes_received,
                 "bytes_sent": self.bytes_sent,
                 "max_requests_per_connection": max(per_conn, default=0),
@@ -552,6 +555,7 @@ class Connection:
         check = req.query.get("pattern", ["0"])[0] == "1"
         received = 0
         pattern_ok = True
+        self.stats.add("active_uploads")
         try:
             for piece in self.body_pieces(req):
                 if check and pattern_ok:
@@ -562,6 +566,8 @@ class Connection:
             if req.body_kind != "none":
                 self.stats.add("aborted_uploads")
             raise
+        finally:
+            self.stats.add("active_uploads", -1)
         self.stats.add("completed_uploads")
         result = {"received": received, "framing": req.body_kind}
         if check:
