@@ -2,6 +2,7 @@
 // documented; there is no other place to add one.
 #include "config/schema/schema.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <type_traits>
 
@@ -204,7 +205,9 @@ void finish_route(check_context& ctx, void* target, const kdl::node& node) {
     auto& r = *static_cast<route_config*>(target);
     std::vector<std::string> actions;
     for (const auto& c : node.children)
-        if (c.name == "upstream" || c.name == "respond" || c.name == "builtin") actions.push_back(c.name);
+        if ((c.name == "upstream" || c.name == "respond" || c.name == "builtin") &&
+            std::find(actions.begin(), actions.end(), c.name) == actions.end())
+            actions.push_back(c.name);  // a repeated action is reported as a duplicate key
     if (actions.empty()) {
         ctx.error(node.pos, "route \"" + r.id +
                                 "\" has no action; expected exactly one of `upstream`, `respond` or `builtin`");

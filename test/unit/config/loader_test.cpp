@@ -343,6 +343,10 @@ TEST(Errors, RouteNeedsExactlyOneAction) {
     auto three = load(std::string("routes { route \"a\" { upstream \"api\"; respond 200; builtin \"status\"; } }\n") +
                       std::string(upstream_api));
     EXPECT_TRUE(has_error(three, "has 3 actions", 1, 10));
+    auto repeated = load(std::string("routes { route \"a\" { upstream \"api\"; upstream \"api\"; } }\n") +
+                         std::string(upstream_api));
+    EXPECT_TRUE(has_error(repeated, "duplicate `upstream`", 1, 38));
+    EXPECT_EQ(repeated.errors.size(), 1u) << dump(repeated);
 }
 
 TEST(Errors, BadAddressesAndCidrs) {
