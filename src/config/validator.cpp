@@ -90,7 +90,14 @@ std::string did_you_mean(const std::string& suggestion) {
     return suggestion.empty() ? "" : "; did you mean " + qt(suggestion) + "?";
 }
 
-bool is_string_kind(value_kind k) { return k != value_kind::integer && k != value_kind::boolean; }
+
+// Stands in for an argument that failed to convert, so the walk can continue inside the block.
+typed_value placeholder(value_kind kind, const kdl::position& pos) {
+    typed_value v;
+    v.kind = kind;
+    v.pos = pos;
+    return v;
+}
 
 class walker {
 public:
@@ -271,10 +278,10 @@ public:
             if (tv) out.push_back(std::move(*tv));
             else {
                 ok = false;
-                out.push_back(typed_value{.kind = vs.kind, .pos = n.arguments[i].pos});
+                out.push_back(placeholder(vs.kind, n.arguments[i].pos));
             }
         }
-        while (out.size() < fixed) out.push_back(typed_value{.kind = spec.args[out.size()].kind, .pos = n.pos});
+        while (out.size() < fixed) out.push_back(placeholder(spec.args[out.size()].kind, n.pos));
         return out;
     }
 
