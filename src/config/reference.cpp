@@ -36,7 +36,8 @@ std::string literal(const kdl::value& v) {
 
 std::string anchor(const std::string& path) {
     std::string a;
-    for (char c : path) a += (c == '.') ? '-' : c;
+    for (char c : path)
+        if (c != '.') a += c;  // GitHub's heading slug drops the dots of `routes.route`
     return a;
 }
 
