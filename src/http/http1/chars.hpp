@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 namespace sentinel::http1::detail {
@@ -50,6 +51,25 @@ inline bool is(char c, char_class cls) {
 inline bool is_tchar(char c) { return is(c, cc_tchar); }
 inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
 inline bool is_digit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
+
+// Returns the first byte in [p, e) that is not field-value content (a CTL other than HTAB,
+// or DEL), or e. Values are most of a head's bytes, so eight are checked per step: a word
+// with no byte < 0x20 and none == 0x7f is all valid (obs-text >= 0x80 is valid too).
+inline const char* skip_field_bytes(const char* p, const char* e) {
+    constexpr std::uint64_t ones = 0x0101010101010101ull;
+    constexpr std::uint64_t highs = 0x8080808080808080ull;
+    while (e - p >= 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        const std::uint64_t below_space = (w - ones * 0x20) & ~w & highs;
+        const std::uint64_t x = w ^ (ones * 0x7f);
+        const std::uint64_t del = (x - ones) & ~x & highs;
+        if ((below_space | del) != 0) break;  // the byte loop finds it (HTAB is fine)
+        p += 8;
+    }
+    while (p < e && is(*p, cc_field)) ++p;
+    return p;
+}
 
 inline int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';

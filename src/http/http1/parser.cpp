@@ -87,8 +87,7 @@ fields_end parse_fields(std::string_view data, std::size_t pos, std::size_t head
         if (n == p || n == e || *n != ':') return {scan::bad};
         const char* v = n + 1;
         while (v < e && is_ows(*v)) ++v;
-        const char* ve = v;
-        while (ve < e && is(*ve, cc_field)) ++ve;
+        const char* ve = skip_field_bytes(v, e);
         if (ve != e) return {scan::bad};  // CR, LF, NUL or another CTL inside the value
         while (ve > v && is_ows(ve[-1])) --ve;
         headers.push_back(header{std::string_view(p, static_cast<std::size_t>(n - p)),

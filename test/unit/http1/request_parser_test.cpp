@@ -289,6 +289,23 @@ TEST(Http1RequestReject, ControlCharactersInValue) {
     EXPECT_EQ(parse("GET / HTTP/1.1\r\nHost: h\r\nX: a\tb\xff\r\n\r\n").outcome.status,
               parse_status::done);
 }
+TEST(Http1RequestReject, ControlCharactersAnywhereInLongValue) {
+    // Long values are checked eight bytes at a time: probe every offset of a word.
+    for (std::size_t at = 0; at < 25; ++at) {
+        for (char bad : {'\x00', '\x01', '\n', '\r', '\x1f', '\x7f'}) {
+            std::string value(25, 'v');
+            value[at] = bad;
+            const std::string in = "GET / HTTP/1.1\r\nHost: h\r\nX: " + value + "\r\n\r\n";
+            EXPECT_EQ(parse(in).outcome.error, parse_error::bad_request) << at << " " << int(bad);
+        }
+        for (char good : {'\t', ' ', '~', '\x80', '\xff'}) {
+            std::string value(25, 'v');
+            value[at] = good;
+            const std::string in = "GET / HTTP/1.1\r\nHost: h\r\nX: " + value + "\r\n\r\n";
+            EXPECT_EQ(parse(in).outcome.status, parse_status::done) << at << " " << int(good);
+        }
+    }
+}
 TEST(Http1RequestReject, BareLineEndings) {
     expect_400("GET / HTTP/1.1\nHost: h\r\n\r\n");
     expect_400("GET / HTTP/1.1\r\nHost: h\n\r\n");
