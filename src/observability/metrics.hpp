@@ -1,0 +1,109 @@
+// Per-worker counters, summed at scrape time (DESIGN §3: no shared atomics on the data path).
+// Each worker_metrics is written only by its own worker thread; the admin thread reads it.
+// Relaxed load+store instead of fetch_add: a single writer needs no locked instruction.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sentinel::observability {
+
+class counter {
+public:
+    void inc(std::uint64_t n = 1) noexcept {
+        value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    std::uint64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::uint64_t> value_{0};
+};
+
+class gauge {
+public:
+    void add(std::int64_t n) noexcept {
+        value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    std::int64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::int64_t> value_{0};
+};
+
+// Why Sentinel answered locally instead of relaying an upstream response.
+enum class local_reply_reason : std::uint8_t {
+    bad_request, uri_too_long, headers_too_large, body_too_large, not_implemented,
+    version_not_supported, no_route, client_header_timeout, client_body_timeout,
+    upstream_connect_failure, upstream_connect_timeout, upstream_response_timeout,
+    upstream_bad_response, upstream_unavailable, max_connections, fixed_response,
+    builtin, count_
+};
+const char* to_string(local_reply_reason reason);
+
+enum class timeout_kind : std::uint8_t {
+    client_header, client_body_idle, keepalive_idle, upstream_connect,
+    upstream_response_header, upstream_body_idle, count_
+};
+const char* to_string(timeout_kind kind);
+
+// Request duration buckets in seconds (Prometheus `le` bounds).
+inline constexpr std::array<double, 12> duration_buckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
+
+struct histogram {
+    std::array<counter, duration_buckets.size() + 1> buckets;  // last = +Inf
+    counter count;
+    counter sum_micros;
+    void observe(std::chrono::microseconds elapsed) noexcept;
+};
+
+struct worker_metrics {
+    counter connections_accepted;
+    counter connections_rejected_max;
+    gauge connections_active;
+    std::array<counter, 6> requests_by_class;  // index 1..5 = 1xx..5xx, 0 = other
+    std::array<counter, static_cast<std::size_t>(local_reply_reason::count_)> local_replies;
+    std::array<counter, static_cast<std::size_t>(timeout_kind::count_)> timeouts;
+    counter bytes_received;  // downstream request bytes (heads + bodies)
+    counter bytes_sent;      // downstream response bytes
+    counter upstream_requests;
+    counter upstream_connect_failures;
+    counter upstream_connections_created;
+    counter upstream_connections_reused;
+    counter upstream_stale_retries;  // reused connection failed before any byte: retried fresh
+    counter upstream_bad_responses;
+    counter proxy_protocol_errors;
+    counter access_log_dropped_lines;
+    histogram request_duration;
+
+    void count_status(int status) noexcept {
+        requests_by_class[status >= 100 && status < 600 ? status / 100 : 0].inc();
+    }
+    void count_local(local_reply_reason reason) noexcept {
+        local_replies[static_cast<std::size_t>(reason)].inc();
+    }
+    void count_timeout(timeout_kind kind) noexcept {
+        timeouts[static_cast<std::size_t>(kind)].inc();
+    }
+};
+
+// Process-wide values owned by the main thread.
+struct process_metrics {
+    std::atomic<std::uint64_t> reloads_success{0};
+    std::atomic<std::uint64_t> reloads_failure{0};
+    std::atomic<double> config_load_time{0};  // unix seconds of the active config's load
+    std::string config_hash;                  // guarded by the main thread (only it renders)
+    std::chrono::system_clock::time_point start_time = std::chrono::system_clock::now();
+    std::uint32_t workers = 0;
+    std::uint64_t listeners = 0;
+};
+
+// Prometheus text exposition (version 0.0.4): every family with HELP/TYPE, even at zero.
+std::string render_prometheus(const std::vector<const worker_metrics*>& workers,
+                              const process_metrics& process);
+
+}  // namespace sentinel::observability

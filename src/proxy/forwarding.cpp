@@ -1,0 +1,148 @@
+#include "proxy/forwarding.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "http/http1/serializer.hpp"
+
+namespace sentinel::proxy {
+
+namespace {
+
+using http1::iequals;
+
+bool listed(const std::vector<std::string>& names, std::string_view name) {
+    return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return iequals(n, name); });
+}
+
+bool listed(const std::vector<config::header_value>& headers, std::string_view name) {
+    return std::any_of(headers.begin(), headers.end(),
+                       [&](const config::header_value& h) { return iequals(h.name, name); });
+}
+
+// Fields that never cross the proxy as received: hop-by-hop ones, those named by Connection,
+// the framing fields (re-derived from the parsed framing), and those the route replaces.
+bool dropped(const std::vector<http1::header>& all, const http1::header& h, const config::header_ops& ops) {
+    return http1::is_hop_by_hop(h.name) || iequals(h.name, "content-length") ||
+           http1::named_in_connection(all, h.name) || listed(ops.remove, h.name) ||
+           listed(ops.set, h.name);
+}
+
+void apply_route_additions(std::string& out, const config::header_ops& ops) {
+    for (const auto& h : ops.set) http1::append_header(out, h.name, h.value);
+    for (const auto& h : ops.add) http1::append_header(out, h.name, h.value);
+}
+
+void append_length(std::string& out, std::uint64_t length) {
+    char digits[24];
+    const auto n = fmt::format_to_n(digits, sizeof digits, "{}", length).size;
+    http1::append_header(out, "Content-Length", std::string_view(digits, n));
+}
+
+}  // namespace
+
+void build_upstream_head(std::string& out, const http1::request_head& request,
+                         const config::route_config& route, const forward_context& ctx) {
+    out.clear();
+    const auto& ops = route.request_headers;
+    // Absolute-form targets are sent upstream in origin form; Host carries the authority.
+    if (request.absolute_form) {
+        std::string target(request.path.empty() ? std::string_view("/") : request.path);
+        if (!request.query.empty()) target.append("?").append(request.query);
+        http1::append_request_line(out, request.method, target);
+    } else {
+        http1::append_request_line(out, request.method, request.target);
+    }
+
+    std::string_view forwarded_for, forwarded_proto, forwarded_host, upgrade;
+    bool has_host = false;
+    std::string joined_for;
+    for (const auto& h : request.headers) {
+        if (iequals(h.name, "upgrade")) upgrade = h.value;
+        if (iequals(h.name, "x-forwarded-for")) {
+            // Several X-Forwarded-For fields form one list (RFC 9110 §5.3).
+            if (forwarded_for.empty()) {
+                forwarded_for = h.value;
+            } else {
+                joined_for.assign(forwarded_for).append(", ").append(h.value);
+                forwarded_for = joined_for;
+            }
+            continue;
+        }
+        if (iequals(h.name, "x-forwarded-proto")) { forwarded_proto = h.value; continue; }
+        if (iequals(h.name, "x-forwarded-host")) { forwarded_host = h.value; continue; }
+        if (iequals(h.name, "x-request-id") || iequals(h.name, "expect")) continue;
+        if (dropped(request.headers, h, ops)) continue;
+        if (iequals(h.name, "host")) {
+            if (request.absolute_form) continue;  // re-added from the authority below
+            has_host = true;
+        }
+        http1::append_header(out, h.name, h.value);
+    }
+    if (!has_host && !request.host.empty()) http1::append_header(out, "Host", request.host);
+
+    // Only a trusted peer may extend the forwarding chain; anyone else starts it afresh.
+    if (ctx.peer_trusted && !forwarded_for.empty()) {
+        std::string chain(forwarded_for);
+        chain.append(", ").append(ctx.peer);
+        http1::append_header(out, "X-Forwarded-For", chain);
+    } else {
+        http1::append_header(out, "X-Forwarded-For", ctx.peer);
+    }
+    http1::append_header(out, "X-Forwarded-Proto",
+                         ctx.peer_trusted && !forwarded_proto.empty() ? forwarded_proto : ctx.scheme);
+    const std::string_view host = ctx.peer_trusted && !forwarded_host.empty() ? forwarded_host : request.host;
+    if (!host.empty()) http1::append_header(out, "X-Forwarded-Host", host);
+    http1::append_header(out, "X-Request-Id", ctx.request_id);
+    apply_route_additions(out, ops);
+
+    if (request.framing == http1::body_framing::content_length)
+        append_length(out, request.content_length);
+    else if (request.framing == http1::body_framing::chunked)
+        http1::append_header(out, "Transfer-Encoding", "chunked");
+    if (ctx.upgrade) {
+        http1::append_header(out, "Connection", "upgrade");
+        http1::append_header(out, "Upgrade", upgrade);
+    }
+    http1::append_head_end(out);
+}
+
+void build_downstream_head(std::string& out, const http1::response_head& response,
+                           const config::route_config& route, std::string_view request_id,
+                           const response_framing& framing) {
+    out.clear();
+    const auto& ops = route.response_headers;
+    http1::append_status_line(out, response.status, response.reason);
+    const bool bodyless = !framing.chunked && !framing.content_length;
+    for (const auto& h : response.headers) {
+        if (iequals(h.name, "x-request-id")) continue;
+        // HEAD and 304 responses keep the upstream's Content-Length: it describes the
+        // representation, not this message's body.
+        if (bodyless && iequals(h.name, "content-length") &&
+            !http1::named_in_connection(response.headers, h.name) && !listed(ops.remove, h.name)) {
+            http1::append_header(out, h.name, h.value);
+            continue;
+        }
+        if (dropped(response.headers, h, ops)) continue;
+        http1::append_header(out, h.name, h.value);
+    }
+    http1::append_header(out, "X-Request-Id", request_id);
+    apply_route_additions(out, ops);
+    if (framing.content_length) append_length(out, framing.length);
+    if (framing.chunked) http1::append_header(out, "Transfer-Encoding", "chunked");
+    if (!framing.keep_alive) http1::append_header(out, "Connection", "close");
+    else if (framing.http10_keep_alive) http1::append_header(out, "Connection", "keep-alive");
+    http1::append_head_end(out);
+}
+
+void build_interim_head(std::string& out, const http1::response_head& response) {
+    out.clear();
+    http1::append_status_line(out, response.status, response.reason);
+    for (const auto& h : response.headers)
+        if (!http1::is_hop_by_hop(h.name) && !http1::named_in_connection(response.headers, h.name))
+            http1::append_header(out, h.name, h.value);
+    http1::append_head_end(out);
+}
+
+}  // namespace sentinel::proxy

@@ -1,0 +1,42 @@
+// Header rewriting between the two sides (no I/O): which fields cross the proxy, which are
+// dropped as hop-by-hop, what Sentinel adds (X-Forwarded-*, X-Request-Id), and the route's
+// own set/add/remove operations.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "config/model/config.hpp"
+#include "http/http1/message.hpp"
+
+namespace sentinel::proxy {
+
+struct forward_context {
+    std::string_view request_id;
+    std::string_view peer;       // client address text (after PROXY protocol)
+    bool peer_trusted = false;   // peer is in the listener's trusted-proxies
+    std::string_view scheme;     // "http" / "https" of the listener
+    bool upgrade = false;        // relay Upgrade (the route allows it and it is not h2c)
+};
+
+// Serialises the request head sent upstream into `out` (cleared first).
+void build_upstream_head(std::string& out, const http1::request_head& request,
+                         const config::route_config& route, const forward_context& ctx);
+
+struct response_framing {
+    bool chunked = false;          // send "Transfer-Encoding: chunked"
+    bool content_length = false;   // send "Content-Length: <length>"
+    std::uint64_t length = 0;
+    bool keep_alive = true;        // false: add "Connection: close"
+    bool http10_keep_alive = false;  // HTTP/1.0 client kept alive: "Connection: keep-alive"
+};
+
+// Serialises the response head sent downstream into `out` (cleared first).
+void build_downstream_head(std::string& out, const http1::response_head& response,
+                           const config::route_config& route, std::string_view request_id,
+                           const response_framing& framing);
+
+// Serialises an interim (1xx) response to forward downstream.
+void build_interim_head(std::string& out, const http1::response_head& response);
+
+}  // namespace sentinel::proxy

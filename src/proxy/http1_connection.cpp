@@ -1,0 +1,373 @@
+#include "proxy/http1_connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+
+#include "http/http1/parser.hpp"
+#include "http/http1/serializer.hpp"
+#include "net/proxy_protocol.hpp"
+#include "observability/access_log.hpp"
+
+namespace sentinel::proxy {
+
+namespace asio = boost::asio;
+using observability::local_reply_reason;
+using observability::timeout_kind;
+using std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// Room for the largest allowed head plus body reads of a useful size.
+std::size_t input_capacity(const snapshot& snap) {
+    return std::max<std::size_t>(64 * 1024, snap.limits.max_header_bytes + 16 * 1024);
+}
+
+local_reply_reason reason_of(http1::parse_error error) {
+    switch (error) {
+    case http1::parse_error::uri_too_long: return local_reply_reason::uri_too_long;
+    case http1::parse_error::headers_too_large: return local_reply_reason::headers_too_large;
+    case http1::parse_error::not_implemented: return local_reply_reason::not_implemented;
+    case http1::parse_error::version_not_supported: return local_reply_reason::version_not_supported;
+    default: return local_reply_reason::bad_request;
+    }
+}
+
+// A client-supplied X-Request-Id is kept only if it is short and plainly printable, so it
+// can be logged and echoed without escaping surprises.
+bool safe_request_id(std::string_view id) {
+    if (id.empty() || id.size() > 128) return false;
+    for (char c : id) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '-' || c == '_' || c == '.' || c == ':' || c == '+' || c == '/' || c == '=';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+net::ip_address to_ip(const asio::ip::address& address) {
+    net::ip_address ip;
+    if (address.is_v4()) {
+        const auto bytes = address.to_v4().to_bytes();
+        std::copy(bytes.begin(), bytes.end(), ip.bytes);
+    } else {
+        ip.v6 = true;
+        const auto bytes = address.to_v6().to_bytes();
+        std::copy(bytes.begin(), bytes.end(), ip.bytes);
+    }
+    return ip;
+}
+
+// "2026-11-26T23:59:59.123Z", with the seconds part formatted once per second per thread.
+void append_timestamp(std::string& out) {
+    thread_local std::time_t cached_second = -1;
+    thread_local char cached[32];
+    const auto now = std::chrono::system_clock::now();
+    const auto since = now.time_since_epoch();
+    const std::time_t second = std::chrono::duration_cast<std::chrono::seconds>(since).count();
+    if (second != cached_second) {
+        std::tm tm{};
+        gmtime_r(&second, &tm);
+        std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_second = second;
+    }
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since).count() % 1000;
+    fmt::format_to(std::back_inserter(out), "{}.{:03}Z", cached, millis);
+}
+
+void append_field(std::string& out, std::string_view key, std::string_view value) {
+    out += ",\"";
+    out += key;
+    out += "\":\"";
+    observability::append_json_escaped(out, value);
+    out += '"';
+}
+
+}  // namespace
+
+http1_connection::http1_connection(worker_context& worker, tcp::socket socket,
+                                   std::string listener_key)
+    : worker_(worker), socket_(std::move(socket)), listener_key_(std::move(listener_key)),
+      snap_(worker.current()), in_(input_capacity(*snap_)), timer_(worker.io()) {
+    worker_.add(this);
+}
+
+http1_connection::~http1_connection() {
+    worker_.remove(this);
+    worker_.release();
+}
+
+void http1_connection::drain() {
+    keep_alive_ = false;
+    // An idle connection (waiting for the next request) closes now; a busy one after its
+    // response, because keep_alive_ is now false.
+    if (idle_) {
+        boost::system::error_code ignored;
+        socket_.cancel(ignored);
+    }
+}
+
+void http1_connection::set_deadline(timeout_kind kind, std::chrono::milliseconds after,
+                                    tcp::socket* upstream) {
+    const auto deadline = steady_clock::now() + after;
+    const bool earlier = deadline < deadline_;
+    deadline_ = deadline;
+    deadline_kind_ = kind;
+    deadline_upstream_ = upstream;
+    expired_ = false;
+    // The watchdog sleeps until the old deadline; wake it only if it would now be late.
+    if (earlier) timer_.cancel();
+}
+
+void http1_connection::clear_deadline() {
+    deadline_ = steady_clock::time_point::max();
+    deadline_upstream_ = nullptr;
+}
+
+awaitable<void> http1_connection::watchdog() {
+    auto self = shared_from_this();
+    while (!closed_) {
+        timer_.expires_at(deadline_);
+        co_await timer_.async_wait(use_tuple);
+        if (closed_) break;
+        if (steady_clock::now() >= deadline_) {
+            expired_ = true;
+            expired_kind_ = deadline_kind_;
+            worker_.metrics.count_timeout(deadline_kind_);
+            deadline_ = steady_clock::time_point::max();
+            boost::system::error_code ignored;
+            socket_.cancel(ignored);
+            if (deadline_upstream_) deadline_upstream_->cancel(ignored);
+        }
+    }
+}
+
+awaitable<std::size_t> http1_connection::read_some(boost::system::error_code& ec) {
+    auto [data, room] = in_.prepare();
+    if (room == 0) {
+        ec = asio::error::no_buffer_space;
+        co_return 0;
+    }
+    auto [error, n] = co_await socket_.async_read_some(asio::buffer(data, room), use_tuple);
+    ec = error;
+    in_.commit(n);
+    record_.bytes_received += n;
+    worker_.metrics.bytes_received.inc(n);
+    co_return n;
+}
+
+awaitable<bool> http1_connection::write(std::string_view data, std::string_view more) {
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(data.data(), data.size()),
+                                                    asio::buffer(more.data(), more.size())};
+    auto [ec, n] = co_await asio::async_write(socket_, buffers, use_tuple);
+    record_.bytes_sent += n;
+    worker_.metrics.bytes_sent.inc(n);
+    co_return !ec;
+}
+
+awaitable<void> http1_connection::send_local_reply(int status, local_reply_reason reason, bool close) {
+    worker_.metrics.count_local(reason);
+    if (close) keep_alive_ = false;
+    record_.status = status;
+    const std::string_view phrase = http1::reason_phrase(status);
+    out_.clear();
+    http1::append_status_line(out_, status);
+    http1::append_header(out_, "Content-Type", "text/plain; charset=utf-8");
+    char length[24];
+    const auto body_size = fmt::format_to_n(length, sizeof length, "{}", 5 + phrase.size()).size;
+    http1::append_header(out_, "Content-Length", std::string_view(length, body_size));
+    http1::append_header(out_, "X-Request-Id", record_.id());
+    if (!keep_alive_) http1::append_header(out_, "Connection", "close");
+    http1::append_head_end(out_);
+    fmt::format_to(std::back_inserter(out_), "{} {}\n", status, phrase);
+    set_deadline(timeout_kind::client_body_idle, snap_->cfg->timeouts.client_body_idle);
+    if (!co_await write(out_)) keep_alive_ = false;
+    clear_deadline();
+}
+
+void http1_connection::ensure_request_id() {
+    for (const auto& h : request_.headers) {
+        if (http1::iequals(h.name, "x-request-id") && safe_request_id(h.value)) {
+            std::memcpy(record_.request_id, h.value.data(), h.value.size());
+            record_.request_id_len = h.value.size();
+            return;
+        }
+    }
+    worker_.ids.next(record_.request_id);
+    record_.request_id_len = 32;
+}
+
+void http1_connection::begin_record() {
+    record_.status = 0;
+    record_.bytes_sent = 0;
+    record_.route = nullptr;
+    record_.upstream_endpoint.clear();
+    record_.upstream_reused = false;
+    record_.method.assign(request_.method);
+    record_.host.assign(request_.host);
+    record_.path.assign(request_.path);
+    record_.query.assign(request_.query);
+    record_.user_agent.clear();
+    for (const auto& h : request_.headers)
+        if (http1::iequals(h.name, "user-agent")) record_.user_agent.assign(h.value);
+    ensure_request_id();
+}
+
+void http1_connection::finish_record() {
+    ++requests_;
+    const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - record_.start);
+    auto& m = worker_.metrics;
+    m.count_status(record_.status);
+    m.request_duration.observe(elapsed);
+    if (!snap_->access_log) return;
+
+    std::string& line = worker_.log_buffer();
+    line += "{\"ts\":\"";
+    append_timestamp(line);
+    line += '"';
+    append_field(line, "request_id", record_.id());
+    append_field(line, "client", peer_text_);
+    append_field(line, "listener", listener_ ? std::string_view(listener_->id) : std::string_view());
+    append_field(line, "method", record_.method);
+    append_field(line, "host", record_.host);
+    append_field(line, "path", record_.path);
+    append_field(line, "query", record_.query);
+    fmt::format_to(std::back_inserter(line), ",\"status\":{},\"bytes_sent\":{},\"bytes_received\":{},\"duration_ms\":{:.3f}",
+                   record_.status, record_.bytes_sent, record_.bytes_received,
+                   static_cast<double>(elapsed.count()) / 1000.0);
+    append_field(line, "route", record_.route ? std::string_view(record_.route->id) : std::string_view());
+    append_field(line, "upstream", record_.upstream_endpoint);
+    append_field(line, "user_agent", record_.user_agent);
+    line += "}\n";
+    worker_.log_line_done();
+}
+
+awaitable<bool> http1_connection::read_proxy_header() {
+    set_deadline(timeout_kind::client_header, snap_->cfg->timeouts.client_header);
+    for (;;) {
+        net::proxy_header header;
+        std::size_t consumed = 0;
+        const auto status = net::parse_proxy_header(in_.readable(), header, consumed);
+        if (status == net::proxy_parse_status::done) {
+            in_.consume(consumed);
+            if (header.has_addresses) {
+                peer_.v6 = header.source.v6;
+                std::memcpy(peer_.bytes, header.source.bytes, sizeof peer_.bytes);
+            }
+            clear_deadline();
+            co_return true;
+        }
+        if (status == net::proxy_parse_status::error) break;
+        boost::system::error_code ec;
+        if (co_await read_some(ec) == 0) break;
+    }
+    worker_.metrics.proxy_protocol_errors.inc();
+    co_return false;
+}
+
+awaitable<bool> http1_connection::read_request_head() {
+    const auto& timeouts = snap_->cfg->timeouts;
+    bool header_clock_started = false;
+    idle_ = true;
+    for (;;) {
+        const std::string_view data = in_.readable();
+        if (!data.empty()) {
+            if (idle_) {
+                idle_ = false;
+                record_.start = steady_clock::now();
+            }
+            request_.clear();
+            const auto outcome = http1::parse_request(data, snap_->limits, request_);
+            if (outcome.status == http1::parse_status::done) {
+                clear_deadline();
+                head_size_ = outcome.consumed;
+                co_return true;
+            }
+            if (outcome.status == http1::parse_status::error) {
+                request_.clear();
+                begin_record();
+                co_await send_local_reply(http1::status_of(outcome.error), reason_of(outcome.error), true);
+                finish_record();
+                co_return false;
+            }
+        }
+        if (idle_) {
+            if (!keep_alive_) co_return false;  // draining: no new request on this connection
+            // The first request gets the header timeout from accept; later ones may idle.
+            set_deadline(requests_ == 0 ? timeout_kind::client_header : timeout_kind::keepalive_idle,
+                         requests_ == 0 ? timeouts.client_header : timeouts.keepalive_idle);
+        } else if (!header_clock_started) {
+            // Slowloris bound: the whole head must arrive within client-header.
+            header_clock_started = true;
+            set_deadline(timeout_kind::client_header, timeouts.client_header);
+        }
+        boost::system::error_code ec;
+        if (co_await read_some(ec) > 0) continue;
+        if (expired() && expired_kind() == timeout_kind::client_header && !idle_) {
+            request_.clear();
+            begin_record();
+            co_await send_local_reply(408, local_reply_reason::client_header_timeout, true);
+            finish_record();
+        }
+        // A connection that never sent a byte, or idled out between requests, closes silently.
+        keep_alive_ = false;
+        co_return false;
+    }
+}
+
+awaitable<void> http1_connection::lingering_close() {
+    // Stop sending, then read and discard what the client still sends for a bounded time and
+    // size, so the reply is not destroyed by a reset (RFC 9112 §9.6).
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) co_return;
+    set_deadline(timeout_kind::client_body_idle, std::chrono::seconds(2));
+    std::size_t discarded = 0;
+    while (discarded < 256 * 1024) {
+        in_.consume(in_.size());
+        const std::size_t n = co_await read_some(ec);
+        if (n == 0) break;
+        discarded += n;
+    }
+    clear_deadline();
+}
+
+awaitable<void> http1_connection::run() {
+    auto self = shared_from_this();
+    boost::system::error_code ec;
+    const auto remote = socket_.remote_endpoint(ec);
+    if (!ec) peer_ = to_ip(remote.address());
+    socket_.set_option(tcp::no_delay(true), ec);
+
+    auto it = snap_->listeners.find(listener_key_);
+    listener_ = it == snap_->listeners.end() ? nullptr : it->second;
+    if (listener_ == nullptr) co_return;  // listener removed by a reload after accept
+
+    asio::co_spawn(socket_.get_executor(), [self]() { return self->watchdog(); }, asio::detached);
+
+    bool ok = true;
+    if (listener_->proxy_protocol) ok = co_await read_proxy_header();
+    if (ok) {
+        peer_text_ = net::format_ip(peer_);
+        peer_trusted_ = net::any_contains(listener_->trusted_proxies, peer_);
+        while (keep_alive_) {
+            snap_ = worker_.current();  // each request runs on the newest snapshot
+            if (!co_await read_request_head()) break;
+            begin_record();
+            co_await run_pipeline(*this);
+            finish_record();
+            if (worker_.draining()) keep_alive_ = false;
+        }
+        if (!expired() && socket_.is_open()) co_await lingering_close();
+    }
+    closed_ = true;
+    timer_.cancel();
+    socket_.close(ec);
+}
+
+}  // namespace sentinel::proxy

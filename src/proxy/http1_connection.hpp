@@ -1,0 +1,129 @@
+// One downstream HTTP/1.1 connection: reads requests, runs each through the request
+// pipeline (pipeline.cpp), writes responses strictly in order. Owns the socket, the read
+// buffer and the connection's single deadline timer.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "common/byte_buffer.hpp"
+#include "http/http1/message.hpp"
+#include "net/cidr.hpp"
+#include "observability/metrics.hpp"
+#include "proxy/worker_context.hpp"
+
+namespace sentinel::proxy {
+
+using tcp = boost::asio::ip::tcp;
+template <typename T>
+using awaitable = boost::asio::awaitable<T>;
+
+// What one request/response exchange produced; feeds the access log and metrics.
+struct stream_record {
+    std::chrono::steady_clock::time_point start;
+    int status = 0;
+    std::uint64_t bytes_sent = 0;      // response bytes written downstream (head + body)
+    std::uint64_t bytes_received = 0;  // request bytes read (head + body)
+    const config::route_config* route = nullptr;
+    std::string upstream_endpoint;     // "ip:port" of the endpoint used, empty if none
+    std::string method, host, path, query, user_agent;  // copied: the read buffer moves on
+    char request_id[128];
+    std::size_t request_id_len = 0;
+    bool upstream_reused = false;
+
+    std::string_view id() const { return {request_id, request_id_len}; }
+};
+
+class http1_connection final : public registered_connection,
+                               public std::enable_shared_from_this<http1_connection> {
+public:
+    http1_connection(worker_context& worker, tcp::socket socket, std::string listener_key);
+    ~http1_connection() override;
+
+    // Serves requests until the connection ends. Spawned once per accepted connection.
+    awaitable<void> run();
+    void drain() override;
+
+    // ----- used by the pipeline (pipeline.cpp) -----
+    worker_context& worker() { return worker_; }
+    tcp::socket& socket() { return socket_; }
+    byte_buffer& input() { return in_; }
+    http1::request_head& request() { return request_; }
+    std::size_t head_size() const { return head_size_; }  // bytes of the parsed head in input()
+    std::string& scratch() { return out_; }  // reusable serialisation buffer
+    std::string& upstream_head() { return up_head_; }
+    stream_record& record() { return record_; }
+    const snapshot& snap() const { return *snap_; }
+    const config::listener_config* listener() const { return listener_; }
+    const std::string& peer_text() const { return peer_text_; }
+    bool peer_trusted() const { return peer_trusted_; }
+    bool keep_alive() const { return keep_alive_; }
+    void set_keep_alive(bool on) { keep_alive_ = keep_alive_ && on; }
+
+    // Deadline on the connection's current operation; `upstream` (if any) is cancelled too
+    // when it expires. expired() tells which timeout fired after an aborted operation.
+    void set_deadline(observability::timeout_kind kind, std::chrono::milliseconds after,
+                      tcp::socket* upstream = nullptr);
+    void clear_deadline();
+    bool expired() const { return expired_; }
+    observability::timeout_kind expired_kind() const { return expired_kind_; }
+
+    // Reads more bytes into `input()`. Returns bytes read; 0 on EOF or error (`ec` says which).
+    awaitable<std::size_t> read_some(boost::system::error_code& ec);
+    // Writes `data` then `more` downstream in one gather write; false on error or timeout.
+    awaitable<bool> write(std::string_view data, std::string_view more = {});
+
+    // Sends a small local reply ("<status> <reason>\n") with X-Request-Id. With `close`,
+    // marks the connection to end after it (lingering close happens in run()).
+    awaitable<void> send_local_reply(int status, observability::local_reply_reason reason,
+                                     bool close);
+
+private:
+    awaitable<bool> read_proxy_header();
+    // accept_request phase: true when `request_` holds a parsed head.
+    awaitable<bool> read_request_head();
+    awaitable<void> watchdog();
+    awaitable<void> lingering_close();
+    void begin_record();
+    void finish_record();
+    void ensure_request_id();
+
+    worker_context& worker_;
+    tcp::socket socket_;
+    std::string listener_key_;
+    std::shared_ptr<const snapshot> snap_;  // the snapshot of the request being served
+    const config::listener_config* listener_ = nullptr;
+    byte_buffer in_;
+    http1::request_head request_;
+    stream_record record_;
+    std::string out_;      // reused: local replies and downstream response heads
+    std::string up_head_;  // reused: the upstream request head (kept for a stale retry)
+    std::size_t head_size_ = 0;
+
+    net::ip_address peer_{};
+    std::string peer_text_;
+    bool peer_trusted_ = false;
+    bool keep_alive_ = true;
+    bool idle_ = true;  // between requests, no byte of the next one received
+    bool closed_ = false;
+    std::uint64_t requests_ = 0;
+
+    boost::asio::steady_timer timer_;
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+    observability::timeout_kind deadline_kind_{};
+    tcp::socket* deadline_upstream_ = nullptr;
+    bool expired_ = false;
+    observability::timeout_kind expired_kind_{};
+};
+
+// The request pipeline (pipeline.cpp): route → request filters → select endpoint →
+// upstream request → response filters. Returns once the response is fully written.
+awaitable<void> run_pipeline(http1_connection& conn);
+
+}  // namespace sentinel::proxy

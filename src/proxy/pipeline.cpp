@@ -1,0 +1,111 @@
+// The request pipeline, phase by phase (see docs/architecture/life_of_a_request.md):
+//
+//   accept_request   http1_connection::read_request_head   (parse, limits → 400/414/431/501/505)
+//   route            snapshot::routes.match                 (no match → 404)
+//   request_filters  limits on the request                  (body over max-body → 413)
+//   local actions    respond / builtin                      (answered here)
+//   select_endpoint  round robin over the upstream group    (none → 503)
+//   upstream_request upstream_exchange::run                 (connect, send, stale retry)
+//   response_filters header rewriting in forwarding.cpp     (route ops, X-Request-Id)
+//   log              http1_connection::finish_record        (metrics, access log)
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "http/http1/serializer.hpp"
+#include "proxy/http1_connection.hpp"
+#include "proxy/status_page.hpp"
+#include "proxy/upstream_exchange.hpp"
+
+namespace sentinel::proxy {
+
+using observability::local_reply_reason;
+
+namespace {
+
+awaitable<void> send_fixed_response(http1_connection& conn, const config::route_config& route,
+                                    local_reply_reason reason, int status, std::string_view body,
+                                    const std::vector<config::header_value>& headers,
+                                    std::string_view content_type) {
+    auto& request = conn.request();
+    conn.worker().metrics.count_local(reason);
+    // A body we will not read would be parsed as the next request: close instead.
+    if (request.framing != http1::body_framing::none) conn.set_keep_alive(false);
+    if (request.version_minor == 0) conn.set_keep_alive(false);
+    conn.record().status = status;
+    std::string& out = conn.scratch();
+    out.clear();
+    http1::append_status_line(out, status);
+    bool has_type = false;
+    for (const auto& h : headers) {
+        has_type = has_type || http1::iequals(h.name, "content-type");
+        http1::append_header(out, h.name, h.value);
+    }
+    if (!has_type && !content_type.empty()) http1::append_header(out, "Content-Type", content_type);
+    for (const auto& h : route.response_headers.set) http1::append_header(out, h.name, h.value);
+    for (const auto& h : route.response_headers.add) http1::append_header(out, h.name, h.value);
+    http1::append_header(out, "Content-Length", fmt::format("{}", body.size()));
+    http1::append_header(out, "X-Request-Id", conn.record().id());
+    if (!conn.keep_alive()) http1::append_header(out, "Connection", "close");
+    http1::append_head_end(out);
+    if (request.method != "HEAD") out.append(body);
+    conn.set_deadline(observability::timeout_kind::client_body_idle,
+                      conn.snap().cfg->timeouts.client_body_idle);
+    if (!co_await conn.write(out)) conn.set_keep_alive(false);
+    conn.clear_deadline();
+    conn.input().consume(conn.head_size());
+}
+
+}  // namespace
+
+awaitable<void> run_pipeline(http1_connection& conn) {
+    const snapshot& snap = conn.snap();
+    auto& request = conn.request();
+    auto& record = conn.record();
+
+    // route
+    const config::route_config* route = snap.routes.match({request.method, request.host, request.path});
+    record.route = route;
+    if (route == nullptr) {
+        if (request.framing != http1::body_framing::none) conn.set_keep_alive(false);
+        conn.input().consume(conn.head_size());
+        co_await conn.send_local_reply(404, local_reply_reason::no_route, !conn.keep_alive());
+        co_return;
+    }
+
+    // request_filters: a declared body over the limit is refused before any byte of it is read
+    // (and before any 100 Continue is sent).
+    if (request.framing == http1::body_framing::content_length && request.content_length > snap.max_body) {
+        conn.input().consume(conn.head_size());
+        co_await conn.send_local_reply(413, local_reply_reason::body_too_large, true);
+        co_return;
+    }
+
+    // local actions
+    if (route->respond) {
+        const auto& r = *route->respond;
+        co_await send_fixed_response(conn, *route, local_reply_reason::fixed_response, r.status, r.body,
+                                     r.headers, "text/plain; charset=utf-8");
+        co_return;
+    }
+    if (route->builtin) {
+        const std::string page = render_status_page(conn.worker(), snap);
+        co_await send_fixed_response(conn, *route, local_reply_reason::builtin, 200, page, {},
+                                     "text/html; charset=utf-8");
+        co_return;
+    }
+
+    // select_endpoint
+    const upstream::upstream_group* group = snap.upstream_for(*route);
+    if (group == nullptr || group->endpoints.empty()) {
+        if (request.framing != http1::body_framing::none) conn.set_keep_alive(false);
+        conn.input().consume(conn.head_size());
+        co_await conn.send_local_reply(503, local_reply_reason::upstream_unavailable, !conn.keep_alive());
+        co_return;
+    }
+
+    // upstream_request + response_filters
+    upstream_exchange exchange(conn, *route, *group, static_cast<std::size_t>(group - snap.upstreams.data()));
+    co_await exchange.run();
+}
+
+}  // namespace sentinel::proxy

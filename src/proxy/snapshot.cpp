@@ -1,0 +1,58 @@
+#include "proxy/snapshot.hpp"
+
+namespace sentinel::proxy {
+
+std::string listen_key(const config::listener_config& listener) {
+    return listener.listen.host + "|" + std::to_string(listener.listen.port);
+}
+
+std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::config> cfg,
+                                               const snapshot* previous,
+                                               std::vector<std::string>& errors) {
+    auto snap = std::make_shared<snapshot>(std::move(cfg));
+    const auto& c = *snap->cfg;
+    const std::size_t errors_before = errors.size();
+
+    std::unordered_map<std::string, int> upstream_index;
+    for (const auto& u : c.upstreams) {
+        std::string error;
+        auto group = upstream::build_group(u, error);
+        if (!group) {
+            errors.push_back(std::move(error));
+            continue;
+        }
+        upstream_index.emplace(u.id, static_cast<int>(snap->upstreams.size()));
+        snap->upstreams.push_back(std::move(*group));
+    }
+    for (const auto& r : c.routes) {
+        int index = -1;
+        if (r.upstream) {
+            auto it = upstream_index.find(*r.upstream);
+            if (it != upstream_index.end()) index = it->second;
+        }
+        snap->route_upstream.push_back(index);
+    }
+
+    snap->limits.max_request_line = c.limits.max_request_line;
+    snap->limits.max_header_bytes = c.limits.max_header_bytes;
+    snap->limits.max_headers = c.limits.max_headers;
+    snap->max_body = c.limits.max_body;
+
+    if (c.observability.access_log) {
+        const auto& path = c.observability.access_log->path;
+        if (previous && previous->access_log && previous->access_log->path() == path) {
+            snap->access_log = previous->access_log;
+        } else {
+            std::string error;
+            snap->access_log = observability::access_log::open(path, error);
+            if (!snap->access_log) errors.push_back(std::move(error));
+        }
+    }
+
+    for (const auto& l : c.listeners) snap->listeners.emplace(listen_key(l), &l);
+
+    if (errors.size() != errors_before) return nullptr;
+    return snap;
+}
+
+}  // namespace sentinel::proxy

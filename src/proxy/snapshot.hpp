@@ -1,0 +1,49 @@
+// Everything a worker needs to serve requests under one configuration, built off the workers
+// (server/) and published to each of them. Immutable once built: a request keeps the
+// snapshot it started with, so a reload never changes the rules under a request in flight.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/model/config.hpp"
+#include "http/http1/message.hpp"
+#include "observability/access_log.hpp"
+#include "router/route_table.hpp"
+#include "upstream/upstream_group.hpp"
+
+namespace sentinel::proxy {
+
+struct snapshot {
+    std::shared_ptr<const config::config> cfg;
+    router::route_table routes;
+    std::vector<upstream::upstream_group> upstreams;
+    std::vector<int> route_upstream;  // per cfg->routes index: index into upstreams, or -1
+    http1::limits limits;
+    std::uint64_t max_body = 0;
+    std::shared_ptr<observability::access_log> access_log;  // null: no access log
+    // Listener settings by listen key (see listen_key()); sockets are matched to it on accept.
+    std::unordered_map<std::string, const config::listener_config*> listeners;
+
+    explicit snapshot(std::shared_ptr<const config::config> c)
+        : cfg(std::move(c)), routes(cfg->routes) {}
+
+    const upstream::upstream_group* upstream_for(const config::route_config& route) const {
+        const auto index = static_cast<std::size_t>(&route - cfg->routes.data());
+        const int u = route_upstream[index];
+        return u < 0 ? nullptr : &upstreams[static_cast<std::size_t>(u)];
+    }
+};
+
+// The identity of a listening socket across reloads: same key = keep the socket.
+std::string listen_key(const config::listener_config& listener);
+
+// Builds a snapshot: resolves upstream endpoints and opens the access log (reusing
+// `previous`'s writer when the path is unchanged). On failure returns null and appends errors.
+std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::config> cfg,
+                                               const snapshot* previous,
+                                               std::vector<std::string>& errors);
+
+}  // namespace sentinel::proxy

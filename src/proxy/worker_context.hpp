@@ -1,0 +1,104 @@
+// Per-worker proxy state. A worker is one thread with one io_context; everything here is
+// touched only by that thread, except `metrics` (read by the scraper) and the global
+// connection counter. Connections never migrate between workers.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "observability/metrics.hpp"
+#include "proxy/snapshot.hpp"
+#include "upstream/connection_pool.hpp"
+
+namespace sentinel::proxy {
+
+// A downstream connection as the worker sees it: registered for drain and counted.
+// Intrusive links so registering costs no allocation, whatever the connection count.
+class registered_connection {
+public:
+    virtual ~registered_connection() = default;
+    // Drain: close now if idle between requests, else close after the current response.
+    virtual void drain() = 0;
+
+private:
+    friend class worker_context;
+    registered_connection* prev_ = nullptr;
+    registered_connection* next_ = nullptr;
+};
+
+// Process-wide figures shared by the workers.
+struct shared_state {
+    std::atomic<std::uint64_t> connections{0};  // open downstream connections, all workers
+    std::chrono::system_clock::time_point start_time = std::chrono::system_clock::now();
+    std::uint32_t workers = 1;
+    const std::vector<const observability::worker_metrics*>* all_metrics = nullptr;
+};
+
+// xoshiro256** seeded from the OS: request ids must be unpredictable enough not to collide,
+// not cryptographic (they are correlation ids, never secrets).
+class id_generator {
+public:
+    id_generator();
+    // 32 lowercase hex characters.
+    void next(char out[32]);
+
+private:
+    std::uint64_t s_[4];
+};
+
+class worker_context {
+public:
+    worker_context(boost::asio::io_context& ctx, std::uint32_t index, shared_state& shared);
+    ~worker_context();
+
+    boost::asio::io_context& io() { return ctx_; }
+    std::uint32_t index() const { return index_; }
+    const std::shared_ptr<const snapshot>& current() const { return snapshot_; }
+    void publish(std::shared_ptr<const snapshot> snap);
+
+    // Connection admission: false when a global or per-worker limit is reached.
+    bool admit();
+    void release();
+    void add(registered_connection* conn);
+    void remove(registered_connection* conn);
+    std::size_t connection_count() const { return connection_count_; }
+
+    // Stop keeping connections alive: idle ones close now, busy ones after their response.
+    void drain();
+    bool draining() const { return draining_; }
+
+    std::uint32_t next_round_robin(std::size_t upstream_index);
+
+    // Appends a finished access-log line; batches are flushed at 32 KiB or every 100 ms.
+    std::string& log_buffer() { return log_batch_; }
+    void log_line_done();
+    void flush_log();
+
+    upstream::connection_pool pool;
+    observability::worker_metrics metrics;
+    id_generator ids;
+    shared_state& shared;
+
+private:
+    void schedule_housekeeping();
+
+    boost::asio::io_context& ctx_;
+    std::uint32_t index_;
+    std::shared_ptr<const snapshot> snapshot_;
+    std::vector<std::uint32_t> round_robin_;
+    registered_connection* connections_ = nullptr;  // head of the intrusive list
+    std::size_t connection_count_ = 0;
+    bool draining_ = false;
+    std::string log_batch_;
+    std::shared_ptr<observability::access_log> log_target_;  // where log_batch_ goes
+    boost::asio::steady_timer housekeeping_;
+};
+
+}  // namespace sentinel::proxy

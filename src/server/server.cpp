@@ -1,0 +1,315 @@
+#include "server/server.hpp"
+
+#include <sys/stat.h>
+#include <thread>
+#include <unordered_map>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "config/loader.hpp"
+#include "proxy/acceptor.hpp"
+#include "proxy/snapshot.hpp"
+#include "proxy/worker_context.hpp"
+#include "runtime/listen_socket.hpp"
+#include "server/admin_server.hpp"
+
+namespace sentinel::server {
+
+namespace asio = boost::asio;
+using std::chrono::steady_clock;
+
+namespace {
+
+constexpr int listen_backlog = 4096;
+
+struct worker {
+    worker(std::uint32_t index, proxy::shared_state& shared)
+        : ctx(1), guard(asio::make_work_guard(ctx)), state(ctx, index, shared) {}
+    asio::io_context ctx;
+    asio::executor_work_guard<asio::io_context::executor_type> guard;
+    proxy::worker_context state;
+    std::unordered_map<std::string, std::unique_ptr<proxy::acceptor>> acceptors;  // by listen key
+    std::thread thread;
+};
+
+std::uint32_t worker_count(const config::config& cfg) {
+    if (cfg.system.workers != 0) return cfg.system.workers;
+    const unsigned cores = std::thread::hardware_concurrency();
+    return cores == 0 ? 1 : cores;
+}
+
+// Modification times of every config file, to detect edits when watch-config is on.
+std::vector<std::int64_t> file_stamps(const std::vector<std::string>& files) {
+    std::vector<std::int64_t> stamps;
+    for (const auto& f : files) {
+        struct stat st {};
+        stamps.push_back(::stat(f.c_str(), &st) == 0
+                             ? static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec
+                             : -1);
+    }
+    return stamps;
+}
+
+}  // namespace
+
+struct server::impl {
+    impl(run_options opts, std::shared_ptr<const config::config> initial)
+        : options(std::move(opts)), pending(std::move(initial)), signals(main, SIGINT, SIGTERM, SIGHUP),
+          rotate(main, SIGUSR1), watch_timer(main), drain_timer(main) {}
+
+    run_options options;
+    std::shared_ptr<const config::config> pending;  // the initial config, until run()
+    asio::io_context main{1};
+    asio::signal_set signals;
+    asio::signal_set rotate;
+    asio::steady_timer watch_timer;
+    asio::steady_timer drain_timer;
+    std::vector<std::unique_ptr<worker>> workers;
+    std::vector<const observability::worker_metrics*> all_metrics;
+    proxy::shared_state shared;
+    observability::process_metrics process;
+    std::shared_ptr<const proxy::snapshot> snapshot;
+    std::unordered_map<std::string, std::uint16_t> listeners;  // listen key → bound port
+    std::unique_ptr<admin_server> admin;
+    std::vector<std::int64_t> stamps;
+    bool shutting_down = false;
+    bool ready = false;
+    int exit_code = 0;
+
+    bool apply(std::shared_ptr<const config::config> cfg, std::vector<std::string>& errors);
+    void start_workers(std::uint32_t count);
+    void stop_workers();
+    void on_signal();
+    void on_rotate();
+    void begin_shutdown();
+    void wait_for_drain(steady_clock::time_point deadline);
+    void schedule_watch();
+    reload_result reload(std::string_view trigger);
+};
+
+void server::impl::start_workers(std::uint32_t count) {
+    shared.workers = count;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        workers.push_back(std::make_unique<worker>(i, shared));
+        all_metrics.push_back(&workers.back()->state.metrics);
+    }
+    shared.all_metrics = &all_metrics;
+    process.workers = count;
+}
+
+bool server::impl::apply(std::shared_ptr<const config::config> cfg, std::vector<std::string>& errors) {
+    auto snap = proxy::build_snapshot(cfg, snapshot.get(), errors);
+    if (!snap) return false;
+
+    // Open sockets for new listeners first; if one cannot bind, nothing changes.
+    std::unordered_map<std::string, runtime::listen_sockets> opened;
+    for (const auto& l : cfg->listeners) {
+        const std::string key = proxy::listen_key(l);
+        if (listeners.count(key) || opened.count(key)) continue;
+        runtime::listen_sockets sockets;
+        std::string error;
+        if (!runtime::open_listen_sockets(l.listen, workers.size(), listen_backlog, sockets, error)) {
+            errors.push_back("listener \"" + l.id + "\": " + error);
+            continue;
+        }
+        spdlog::info("listener \"{}\" listening on {}:{} ({} worker sockets)", l.id, l.listen.host,
+                     sockets.port, sockets.fds.size());
+        opened.emplace(key, std::move(sockets));
+    }
+    if (!errors.empty()) {
+        for (auto& [key, sockets] : opened) runtime::close_sockets(sockets);
+        return false;
+    }
+    std::vector<std::string> removed;
+    for (const auto& [key, port] : listeners)
+        if (!snap->listeners.count(key)) removed.push_back(key);
+
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+        std::vector<std::pair<std::string, int>> added;
+        for (auto& [key, sockets] : opened) added.emplace_back(key, sockets.fds[i]);
+        worker* w = workers[i].get();
+        asio::post(w->ctx, [w, snap, added, removed] {
+            // Publish first: connections accepted on a new listener must find its settings.
+            w->state.publish(snap);
+            for (const auto& key : removed) w->acceptors.erase(key);  // stops accepting
+            for (const auto& [key, fd] : added) {
+                auto a = std::make_unique<proxy::acceptor>(w->state, fd, key);
+                a->start();
+                w->acceptors.emplace(key, std::move(a));
+            }
+        });
+    }
+    for (const auto& key : removed) {
+        listeners.erase(key);
+        spdlog::info("listener {} removed: it stops accepting; its connections drain", key);
+    }
+    for (auto& [key, sockets] : opened) listeners.emplace(key, sockets.port);
+
+    snapshot = std::move(snap);
+    process.config_hash = cfg->hash;
+    process.listeners = listeners.size();
+    process.config_load_time = std::chrono::duration<double>(
+        std::chrono::system_clock::now().time_since_epoch()).count();
+    stamps = file_stamps(cfg->files);
+    return true;
+}
+
+server::reload_result server::impl::reload(std::string_view trigger) {
+    reload_result result;
+    if (shutting_down) {
+        result.errors.push_back("shutting down");
+        return result;
+    }
+    config::load_result loaded = options.config_path.empty()
+                                     ? config::load_text(config::embedded_default(), "<embedded>", ".")
+                                     : config::load_file(options.config_path);
+    for (const auto& d : loaded.errors) result.errors.push_back(d.format());
+    if (loaded.ok()) {
+        for (const auto& key : config::restart_required_changes(*snapshot->cfg, *loaded.cfg))
+            result.errors.push_back("needs restart: " + key);
+    }
+    if (result.errors.empty()) apply(loaded.cfg, result.errors);
+    if (!result.errors.empty()) {
+        ++process.reloads_failure;
+        spdlog::error("reload ({}) failed; the previous configuration stays active:", trigger);
+        for (const auto& e : result.errors) spdlog::error("  {}", e);
+        return result;
+    }
+    ++process.reloads_success;
+    result.ok = true;
+    result.hash = snapshot->cfg->hash;
+    spdlog::info("reload ({}) applied: config hash {}", trigger, result.hash);
+    return result;
+}
+
+void server::impl::on_signal() {
+    signals.async_wait([this](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        if (signo == SIGHUP) {
+            reload("SIGHUP");
+        } else if (shutting_down) {
+            spdlog::warn("second shutdown signal: exiting now");
+            std::_Exit(1);
+        } else {
+            spdlog::info("{} received: graceful shutdown", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            begin_shutdown();
+        }
+        on_signal();
+    });
+}
+
+void server::impl::on_rotate() {
+    rotate.async_wait([this](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        if (snapshot && snapshot->access_log) snapshot->access_log->reopen();
+        on_rotate();
+    });
+}
+
+void server::impl::begin_shutdown() {
+    shutting_down = true;
+    ready = false;
+    watch_timer.cancel();
+    for (auto& w : workers) {
+        worker* raw = w.get();
+        asio::post(raw->ctx, [raw] {
+            raw->acceptors.clear();  // stop accepting: new connections are refused
+            raw->state.drain();
+        });
+    }
+    wait_for_drain(steady_clock::now() + snapshot->cfg->system.graceful_shutdown);
+}
+
+void server::impl::wait_for_drain(steady_clock::time_point deadline) {
+    std::int64_t open = 0;
+    for (const auto* m : all_metrics) open += m->connections_active.value();
+    if (open == 0 || steady_clock::now() >= deadline) {
+        if (open != 0) spdlog::warn("graceful-shutdown elapsed with {} connections open; closing them", open);
+        if (admin) admin->stop();
+        signals.cancel();
+        rotate.cancel();
+        main.stop();
+        return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([this, deadline](const boost::system::error_code& ec) {
+        if (!ec) wait_for_drain(deadline);
+    });
+}
+
+void server::impl::schedule_watch() {
+    if (!snapshot->cfg->system.watch_config || options.config_path.empty()) return;
+    watch_timer.expires_after(std::chrono::seconds(1));
+    watch_timer.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        if (file_stamps(snapshot->cfg->files) != stamps) {
+            stamps = file_stamps(snapshot->cfg->files);  // a failed reload is not retried in a loop
+            reload("config file changed");
+        }
+        schedule_watch();
+    });
+}
+
+void server::impl::stop_workers() {
+    for (auto& w : workers) {
+        worker* raw = w.get();
+        asio::post(raw->ctx, [raw] {
+            raw->acceptors.clear();
+            raw->state.pool.clear();
+            raw->guard.reset();
+            raw->ctx.stop();
+        });
+    }
+    for (auto& w : workers)
+        if (w->thread.joinable()) w->thread.join();
+}
+
+server::server(run_options options, std::shared_ptr<const config::config> initial)
+    : impl_(std::make_unique<impl>(std::move(options), std::move(initial))) {}
+
+server::~server() = default;
+
+server::reload_result server::reload(std::string_view trigger) { return impl_->reload(trigger); }
+
+int server::run() {
+    auto& s = *impl_;
+    s.start_workers(worker_count(*s.pending));
+    std::vector<std::string> errors;
+    if (!s.apply(std::move(s.pending), errors)) {
+        for (const auto& e : errors) spdlog::critical("{}", e);
+        return 1;
+    }
+    if (const auto& admin_cfg = s.snapshot->cfg->admin) {
+        admin_hooks hooks;
+        hooks.metrics = [&s] { return observability::render_prometheus(s.all_metrics, s.process); };
+        hooks.ready = [&s] { return s.ready; };
+        hooks.reload = [&s] { return s.reload("admin"); };
+        std::string error;
+        s.admin = admin_server::start(s.main, *admin_cfg, std::move(hooks), error);
+        if (!s.admin) {
+            spdlog::critical("admin listener: {}", error);
+            return 1;
+        }
+    }
+    for (auto& w : s.workers) {
+        worker* raw = w.get();
+        raw->thread = std::thread([raw] { raw->ctx.run(); });
+    }
+    s.on_signal();
+    s.on_rotate();
+    s.schedule_watch();
+    s.ready = true;
+    spdlog::info("sentinel ready: {} workers, {} listeners, config hash {}", s.workers.size(),
+                 s.listeners.size(), s.snapshot->cfg->hash);
+    s.main.run();
+    s.stop_workers();
+    spdlog::info("sentinel stopped");
+    return s.exit_code;
+}
+
+}  // namespace sentinel::server

@@ -1,0 +1,61 @@
+// Per-worker pool of idle upstream connections, keyed by endpoint. Not thread-safe by design:
+// each worker owns one, so taking and returning a connection costs no lock.
+//
+// An idle connection keeps a read-readiness wait armed: if the upstream closes it (or sends
+// stray bytes) while idle, the wait fires and the connection is dropped at once, so a
+// request is rarely sent on a dead connection — and without a syscall per reuse.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "common/byte_buffer.hpp"
+#include "config/model/config.hpp"
+
+namespace sentinel::upstream {
+
+struct pooled_connection {
+    pooled_connection(boost::asio::io_context& ctx, std::size_t buffer_capacity)
+        : socket(ctx), buffer(buffer_capacity) {}
+    boost::asio::ip::tcp::socket socket;
+    byte_buffer buffer;  // response bytes; empty whenever the connection is idle
+    std::string key;
+    std::chrono::steady_clock::time_point idle_since;
+    std::chrono::milliseconds idle_timeout{0};
+    std::uint64_t requests = 0;  // requests served on this connection
+    std::uint64_t idle_epoch = 0;  // set by give_back(); tells a stale idle-watch from a live one
+};
+
+class connection_pool {
+public:
+    explicit connection_pool(boost::asio::io_context& ctx) : ctx_(ctx) {}
+    ~connection_pool();
+    connection_pool(const connection_pool&) = delete;
+    connection_pool& operator=(const connection_pool&) = delete;
+
+    // The most recently used idle connection to `key`, or null.
+    std::unique_ptr<pooled_connection> take(const std::string& key);
+    // Keeps `conn` for reuse unless the endpoint already has `pool.max_idle` idle ones.
+    void give_back(std::unique_ptr<pooled_connection> conn, const config::pool_config& pool);
+    // Closes connections idle longer than their timeout. Called periodically by the worker.
+    void sweep(std::chrono::steady_clock::time_point now);
+    void clear();
+    std::size_t idle_count() const;
+
+private:
+    void watch(pooled_connection* conn);
+    void drop(pooled_connection* conn, std::uint64_t epoch);
+
+    boost::asio::io_context& ctx_;
+    std::uint64_t next_epoch_ = 1;
+    // Per endpoint, oldest first: take() pops the back (warmest), sweep() trims the front.
+    std::unordered_map<std::string, std::vector<std::unique_ptr<pooled_connection>>> idle_;
+};
+
+}  // namespace sentinel::upstream
