@@ -3,6 +3,7 @@
 // comments, strings and whitespace are scanned iteratively. Every rewind re-scans at most one run
 // of whitespace, which keeps the whole parse linear in the input size.
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -24,6 +25,13 @@ struct cursor {
     std::uint32_t column = 1;
     std::size_t line_start = 0;
 };
+
+// Built with appends: g++ 12 warns (-Wrestrict, falsely) on `"'" + std::string(...)`.
+std::string concat(std::initializer_list<std::string_view> parts) {
+    std::string out;
+    for (const auto part : parts) out += part;
+    return out;
+}
 
 std::string hex_code_point(char32_t c) {
     static constexpr char digits[] = "0123456789ABCDEF";
@@ -124,7 +132,7 @@ private:
 
     bool fail(const cursor& at, std::string_view expected, std::string_view found) {
         if (!error_) {
-            error_ = parse_error{"expected " + std::string(expected) + ", found " + std::string(found),
+            error_ = parse_error{concat({"expected ", expected, ", found ", found}),
                                  to_position(at), excerpt(at)};
         }
         return false;
@@ -451,8 +459,8 @@ private:
             return fail(at, err.expected, describe(at));
         }
         if (is_reserved_keyword_ident(token))
-            return fail(start, "'#" + std::string(token) + "' or a quoted string",
-                        "bare '" + std::string(token) + "'");
+            return fail(start, concat({"'#", token, "' or a quoted string"}),
+                        concat({"bare '", token, "'"}));
         v.type = value::kind::string;
         v.text = std::string(token);
         return true;
@@ -476,8 +484,7 @@ private:
                         : word == "#inf" ? std::numeric_limits<double>::infinity()
                                          : -std::numeric_limits<double>::infinity();
         } else {
-            return fail(start, "#true, #false, #null, #inf, #-inf or #nan",
-                        "'" + std::string(word) + "'");
+            return fail(start, "#true, #false, #null, #inf, #-inf or #nan", concat({"'", word, "'"}));
         }
         return true;
     }
