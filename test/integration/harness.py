@@ -523,10 +523,10 @@ class Origin:
         return result["line"]
 
     def stats(self):
-        return http_request(self.port, "GET", "/stats?exclude_self=1").json()
+        return http_request(self.port, "GET", "/stats").json()
 
     def reset_stats(self):
-        return http_request(self.port, "GET", "/stats?reset=1&exclude_self=1").json()
+        return http_request(self.port, "GET", "/stats?reset=1").json()
 
     def stop(self):
         if self.proc.poll() is None:
@@ -628,16 +628,18 @@ class Sentinel:
     def reload_sighup(self):
         self.signal(signal.SIGHUP)
 
-    def stop(self, timeout=15.0, expect_code=0):
-        """SIGTERM and wait; returns the exit code (asserting it when expect_code is set)."""
-        if self.proc.poll() is None:
+    def stop(self, timeout=15.0, expect_code=0, send_sigterm=True):
+        """SIGTERM (unless send_sigterm=False: a test that already signalled must not send a
+        second one, which means "exit now") and wait; returns the exit code, asserting it
+        when expect_code is not None."""
+        if send_sigterm and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
             code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError("sentinel did not exit within %ss of SIGTERM" % timeout)
+            raise AssertionError("sentinel did not exit within %ss" % timeout)
         finally:
             self.stdout.close()
             self.stderr.close()

@@ -54,12 +54,15 @@ class MalformedTest(IntegrationTest):
         return resp, elapsed
 
     def check(self, raw, status, forwarded_ok=False, junk=True):
-        before = self.a.stats()["requests_total"]
+        before = self.a.stats()
         resp, elapsed = self.exchange(raw, junk=junk)
         self.assertLocalReply(resp, status, "sent %r\ngot %r" % (raw[:300], resp))
+        after = self.a.stats()
         if not forwarded_ok:
-            self.assertEqual(self.a.stats()["requests_total"], before,
+            self.assertEqual(after["requests_total"], before["requests_total"],
                              "a malformed request reached the origin: %r" % raw[:300])
+        self.assertEqual(after["bad_requests"], before["bad_requests"],
+                         "the origin received something it rejects as malformed: %r" % raw[:300])
         return resp, elapsed
 
     # -- framing ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ The first line on stdout is always `listening on HOST:PORT` (the bound port when
 
 Endpoints (GET unless noted; HEAD works everywhere and sends no body):
   /demo/...          JSON page: method, path, query, received headers, client, connection info
+                     (every path not listed here answers the same page)
   /headers           JSON of the received headers (in order, duplicates kept)
   /echo              (any method) returns the request body; Content-Length in → Content-Length
                      out, chunked in → chunked out, streamed in 64 KiB pieces
@@ -24,8 +25,9 @@ Endpoints (GET unless noted; HEAD works everywhere and sends no body):
   /status/CODE       answers CODE with a short body (none for 1xx/204/304)
   /close             answers 200 with `Connection: close` and closes
   /response-headers?Name=Value&...  answers 200 with those response headers added
-  /stats             JSON counters (see Stats.snapshot); ?reset=1 zeroes them first;
-                     ?exclude_self=1 leaves the asking connection and its requests out
+  /stats             JSON counters (see Stats.snapshot); ?reset=1 zeroes them first.
+                     /stats requests are never counted, nor is a connection whose first
+                     request is /stats, so watching does not disturb what is measured
   /healthz           200 "ok" (status overridable through the control file)
 
 Control file (optional, JSON object, re-read when its mtime changes):
@@ -129,6 +131,17 @@ class Stats:
                         del self.conns[old]
             return cid
 
+    def mark_observer(self, cid):
+        """A connection whose first request is /stats only watches: it leaves every count."""
+        with self.lock:
+            entry = self.conns.get(cid)
+            if entry is None or entry["requests"] or not entry["open"]:
+                return
+            del self.conns[cid]
+            self.open_ids.discard(cid)
+            if cid > self.reset_id:
+                self.connections_total -= 1
+
     def conn_closed(self, cid):
         with self.lock:
             self.open_ids.discard(cid)
@@ -152,20 +165,15 @@ class Stats:
         with self.lock:
             setattr(self, name, getattr(self, name) + n)
 
-    def snapshot(self, observer=None):
-        """Counters; with observer=cid, the asking connection and its requests are left out
-        so that reading /stats does not disturb what a test measures."""
+    def snapshot(self):
         with self.lock:
-            skip = observer if observer in self.conns else None
-            per_conn = [self.conns[c]["requests"] for c in sorted(self.conns) if c != skip]
-            own = self.conns[skip]["requests"] if skip else 0
-            own_new = 1 if skip and skip > self.reset_id else 0
+            per_conn = [self.conns[c]["requests"] for c in sorted(self.conns)]
             return {
-                "connections_total": self.connections_total - own_new,
+                "connections_total": self.connections_total,
                 "connections_used": sum(1 for n in per_conn if n > 0),
-                "connections_open": len(self.open_ids - {skip}),
-                "requests_total": self.requests_total - own,
-                "active_requests": self.active_requests - (1 if skip else 0),
+                "connections_open": len(self.open_ids),
+                "requests_total": self.requests_total,
+                "active_requests": self.active_requests,
                 "bad_requests": self.bad_requests,
                 "aborted_uploads": self.aborted_uploads,
                 "completed_uploads": self.completed_uploads,
@@ -439,8 +447,7 @@ class Connection:
             self.drain_body(req)
             if req.query.get("reset", ["0"])[0] == "1":
                 self.stats.reset()
-            observer = self.cid if req.query.get("exclude_self", ["0"])[0] == "1" else None
-            return self.respond_json(req, 200, self.stats.snapshot(observer), keep_alive=ka)
+            return self.respond_json(req, 200, self.stats.snapshot(), keep_alive=ka)
         if path == "/healthz":
             self.drain_body(req)
             code = int(self.server.control.get("healthz_status", 200))
@@ -488,7 +495,8 @@ class Connection:
                 if not k or any(ord(c) > 127 or c in "\r\n:" for c in k + v):
                     return self.respond(req, 400, "bad header\n", keep_alive=ka)
             return self.respond(req, 200, "ok\n", extra=extra, keep_alive=ka)
-        return self.respond(req, 404, "no such origin endpoint: %s\n" % path, keep_alive=ka)
+        # Any other path gets the demo page too, so routes can be tested on any path.
+        return self.respond_json(req, 200, self.describe(req), keep_alive=ka)
 
     def describe(self, req):
         return {
@@ -589,7 +597,11 @@ class Connection:
                     return
                 if req is None:
                     return
-                self.request_no = self.stats.request_started(self.cid)
+                counted = req.path != "/stats"  # reading the counters never moves them
+                if counted:
+                    self.request_no = self.stats.request_started(self.cid)
+                else:
+                    self.stats.mark_observer(self.cid)
                 t0 = time.monotonic()
                 status_line = "?"
                 try:
@@ -601,7 +613,8 @@ class Connection:
                     status_line = "bad body: %s" % e
                     return
                 finally:
-                    self.stats.request_finished()
+                    if counted:
+                        self.stats.request_finished()
                     self.server.log("%s %s %s conn=%d req=%d %.1fms %s" % (
                         self.addr[0], req.method, req.target, self.cid, self.request_no,
                         (time.monotonic() - t0) * 1000, status_line))
