@@ -3,6 +3,7 @@ max-connections (503 + counter), client-header timeout (408) and keepalive-idle.
 
 import random
 import socket
+import sys
 import threading
 import time
 import unittest
@@ -15,7 +16,7 @@ BASE = r"""
 system { workers @workers@; max-connections @maxconn@; max-connections-per-worker @perworker@ }
 admin { listen "127.0.0.1:@admin@" }
 listeners { listener "public" { listen "127.0.0.1:@port@" } }
-timeouts { client-header "@client_header@"; keepalive-idle "@keepalive_idle@" }
+timeouts { client-header "@client_header@"; keepalive-idle "@keepalive_idle@"; client-body-idle "@client_body_idle@" }
 routes {
     route "hello" { match { path "/hello" }; respond 200 { body "hi\n" } }
     route "down" { match { path-prefix "/down" }; upstream "down" }
@@ -31,13 +32,14 @@ upstreams {
 class ConnectionsTest(IntegrationTest):
 
     def start(self, workers=2, maxconn=100000, perworker=0, client_header="10s",
-              keepalive_idle="75s"):
+              keepalive_idle="75s", client_body_idle="30s"):
         self.a = self.start_origin("a")
         self.port = free_port()
         self.admin = free_port()
         cfg = render(BASE, workers=workers, maxconn=maxconn, perworker=perworker,
                      admin=self.admin, port=self.port, client_header=client_header,
-                     keepalive_idle=keepalive_idle, a=self.a.address, closed=closed_port())
+                     keepalive_idle=keepalive_idle, client_body_idle=client_body_idle,
+                     a=self.a.address, closed=closed_port())
         self.s = self.start_sentinel(cfg, port=self.port, admin_port=self.admin,
                                      ready_path="/hello")
         return self.s
@@ -158,6 +160,8 @@ class ConnectionsTest(IntegrationTest):
         except AssertionError:
             self.fail("sentinel fd count %d after %d requests (%.1fs), baseline %d (+%d slack)"
                       % (s.fd_count(), done, elapsed, baseline, slack))
+        sys.stderr.write("[%d requests in %.1fs; fds: baseline %d, after %d] "
+                         % (done, elapsed, baseline, s.fd_count()))
         wait_until(lambda: metric_value(s.metrics(), "sentinel_downstream_connections_active",
                                         default=-1) == 0, 10,
                    what="sentinel_downstream_connections_active back to 0")
@@ -273,6 +277,25 @@ class ConnectionsTest(IntegrationTest):
         self.assertLess(elapsed, 3.0, "slow-drip head kept the connection %.1fs" % elapsed)
         if not isinstance(r, Exception):
             self.assertEqual(r.status, 408, r)
+
+    def test_client_body_idle_timeout(self):
+        # Half a body, then silence: after client-body-idle Sentinel answers 408 (the
+        # origin has not answered yet), closes, and drops the upstream upload.
+        self.start(client_body_idle="500ms")
+        aborted_before = self.a.stats()["aborted_uploads"]
+        s = connect(self.port)
+        self.addCleanup(s.close)
+        t0 = time.monotonic()
+        s.sendall(request_bytes("POST", "/sink", "a", [("Content-Length", "10000")]) + b"x" * 5000)
+        reader = ResponseReader(s, 10)
+        r = reader.read_response()
+        elapsed = time.monotonic() - t0
+        self.assertLocalReply(r, 408)
+        self.assertGreaterEqual(elapsed, 0.4)
+        self.assertLess(elapsed, 3.0, "408 after %.2fs (client-body-idle 500ms)" % elapsed)
+        self.assertEqual(reader.read_until_eof(5), b"")
+        wait_until(lambda: self.a.stats()["aborted_uploads"] > aborted_before, 5,
+                   what="the origin to see the stalled upload dropped")
 
     def test_keepalive_idle_closes_idle_connection(self):
         self.start(keepalive_idle="1s")

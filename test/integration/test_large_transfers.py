@@ -1,6 +1,7 @@
 """1 GiB through the proxy both ways, byte-exact, while Sentinel's peak RSS (VmHWM) stays
 under 64 MiB: bodies must stream with backpressure, never be buffered whole."""
 
+import sys
 import time
 import unittest
 
@@ -31,6 +32,7 @@ class LargeTransfersTest(IntegrationTest):
 
     def assertHwm(self, what):
         hwm = self.s.hwm_kib()
+        sys.stderr.write("[sentinel VmHWM %d KiB after %s] " % (hwm, what))
         self.assertLess(hwm, HWM_LIMIT_KIB, "sentinel VmHWM %d KiB after %s" % (hwm, what))
 
     def test_download_1gib(self):

@@ -43,6 +43,7 @@ routes {
         request-headers { set "X-Env" "prod"; add "X-A" "1"; remove "X-Debug" }
         response-headers { set "X-Served-By" "sentinel"; add "X-Extra" "1"; remove "X-Origin-Connection" }
     }
+    route "upgrades" { match { path-prefix "/ws/" }; upstream "a"; allow-upgrade #true }
     route "default" {
         match { path-prefix "/demo/" "/echo" "/headers" "/bytes/" "/response-headers" "/sink" }
         upstream "a"
@@ -216,6 +217,24 @@ class ProxyBasicsTest(IntegrationTest):
             self.assertNotIn("x-hop-custom", value.lower())
             self.assertNotIn("upgrade", value.lower())
         self.assertEqual(self.seen(view, "X-End-To-End"), ["kept"])
+
+    def test_upgrade_relayed_when_route_allows_it(self):
+        # The origin answers 200 (it does not speak WebSocket); what matters is that the
+        # upgrade request reached it intact on a route with allow-upgrade.
+        _, view = self.demo("/ws/chat", headers=[("Connection", "Upgrade"),
+                                                 ("Upgrade", "websocket"),
+                                                 ("Sec-WebSocket-Version", "13"),
+                                                 ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")])
+        self.assertEqual(self.seen(view, "Upgrade"), ["websocket"], view["headers"])
+        self.assertIn("upgrade", ",".join(self.seen(view, "Connection")).lower())
+
+    def test_h2c_upgrade_never_relayed(self):
+        _, view = self.demo("/ws/h2c", headers=[("Connection", "Upgrade, HTTP2-Settings"),
+                                                ("Upgrade", "h2c"),
+                                                ("HTTP2-Settings", "AAMAAABkAAQCAAAAAAIAAAAA")])
+        names = {k.lower() for k, _ in view["headers"]}
+        self.assertNotIn("upgrade", names, view["headers"])
+        self.assertNotIn("http2-settings", names, view["headers"])
 
     def test_hop_by_hop_response_headers_removed(self):
         r = http_request(self.port, "GET",

@@ -5,14 +5,14 @@ the upstream connection (the origin counts an aborted upload)."""
 import time
 import unittest
 
-from harness import (IntegrationTest, closed_port, connect, free_port,
+from harness import (IntegrationTest, ResponseReader, closed_port, connect, free_port,
                      http_request, render, request_bytes, wait_until)
 
 CONFIG = r"""
 system { workers 2 }
 listeners { listener "public" { listen "127.0.0.1:@port@" } }
 limits { max-body "100MiB" }
-timeouts { upstream-response-header "500ms"; upstream-connect "1s" }
+timeouts { upstream-response-header "500ms"; upstream-connect "1s"; upstream-body-idle "500ms" }
 routes {
     route "hello" { match { path "/hello" }; respond 200 { body "hi\n" } }
     route "down" { match { path-prefix "/down" }; upstream "down" }
@@ -47,6 +47,24 @@ class UpstreamFailuresTest(IntegrationTest):
     def test_fast_enough_upstream_200(self):
         r = http_request(self.port, "GET", "/slow?delay=0.1", timeout=10)
         self.assertEqual(r.status, 200, r)
+
+    def test_upstream_body_idle_aborts_response(self):
+        # The head and 1000 bytes arrive, then the origin stalls for 5s: Sentinel must give
+        # up after upstream-body-idle and close the client connection (the status is gone,
+        # so closing early is the only way to say the body is incomplete).
+        s = connect(self.port, timeout=10)
+        self.addCleanup(s.close)
+        t0 = time.monotonic()
+        s.sendall(request_bytes("GET", "/stall?after=1000&delay=5", "a"))
+        reader = ResponseReader(s, 10)
+        with self.assertRaises((ConnectionError, OSError)) as ctx:
+            reader.read_response()
+        elapsed = time.monotonic() - t0
+        self.assertNotIsInstance(ctx.exception, TimeoutError,
+                                 "connection still open after 10s of upstream silence")
+        self.assertGreaterEqual(elapsed, 0.4)
+        self.assertLess(elapsed, 3.0, "stalled body cut after %.2fs (upstream-body-idle 500ms)"
+                        % elapsed)
 
     def test_upstream_down_502(self):
         t0 = time.monotonic()

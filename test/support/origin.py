@@ -22,6 +22,7 @@ Endpoints (GET unless noted; HEAD works everywhere and sends no body):
   /bytes/N           N bytes of PATTERN with Content-Length, written in 64 KiB pieces
   /chunked/N         N bytes of PATTERN, chunked in 64 KiB chunks
   /slow?delay=S      sleeps S seconds (float, ≤ 600), then answers 200
+  /stall?after=N&delay=S  sends a head and N of 2N+1 body bytes, stalls S seconds, closes
   /status/CODE       answers CODE with a short body (none for 1xx/204/304)
   /close             answers 200 with `Connection: close` and closes
   /response-headers?Name=Value&...  answers 200 with those response headers added
@@ -479,6 +480,19 @@ class Connection:
                 return self.respond(req, 400, "bad delay\n", keep_alive=ka)
             time.sleep(max(0.0, min(d, 600.0)))
             return self.respond(req, 200, "slow response after %gs\n" % d, keep_alive=ka)
+        if path == "/stall":
+            # Head + `after` bytes of a Content-Length body twice as long, then silence.
+            try:
+                after = int(req.query.get("after", ["1000"])[0])
+                d = float(req.query.get("delay", ["5"])[0])
+            except ValueError:
+                return self.respond(req, 400, "bad stall parameters\n", keep_alive=ka)
+            after = max(0, min(after, IO_BLOCK))
+            self.send(self.head_bytes(200, [("Content-Type", "application/octet-stream"),
+                                            ("Content-Length", str(2 * after + 1))], False))
+            self.send(pattern_slice(0, after))
+            time.sleep(max(0.0, min(d, 600.0)))
+            return False
         if path.startswith("/status/"):
             try:
                 code = int(path[len("/status/"):])
