@@ -112,6 +112,14 @@ void http1_connection::drain() {
     }
 }
 
+void http1_connection::abort() {
+    keep_alive_ = false;
+    expired_ = true;  // no lingering close, no further reads
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    if (deadline_upstream_) deadline_upstream_->close(ignored);
+}
+
 void http1_connection::set_deadline(timeout_kind kind, std::chrono::milliseconds after,
                                     tcp::socket* upstream) {
     const auto deadline = steady_clock::now() + after;

@@ -49,6 +49,7 @@ public:
     // Serves requests until the connection ends. Spawned once per accepted connection.
     awaitable<void> run();
     void drain() override;
+    void abort() override;
 
     // ----- used by the pipeline (pipeline.cpp) -----
     worker_context& worker() { return worker_; }

@@ -91,6 +91,19 @@ void worker_context::drain() {
     }
 }
 
+void worker_context::shutdown() {
+    draining_ = true;
+    for (registered_connection* c = connections_; c != nullptr;) {
+        registered_connection* next = c->next_;
+        c->abort();
+        c = next;
+    }
+    shut_down_ = true;
+    pool.clear();
+    housekeeping_.cancel();
+    flush_log();
+}
+
 std::uint32_t worker_context::next_round_robin(std::size_t upstream_index) {
     return round_robin_[upstream_index]++;
 }
@@ -112,7 +125,7 @@ void worker_context::flush_log() {
 void worker_context::schedule_housekeeping() {
     housekeeping_.expires_after(housekeeping_period);
     housekeeping_.async_wait([this](const boost::system::error_code& ec) {
-        if (ec) return;
+        if (ec || shut_down_) return;
         flush_log();
         pool.sweep(std::chrono::steady_clock::now());
         schedule_housekeeping();

@@ -26,6 +26,8 @@ public:
     virtual ~registered_connection() = default;
     // Drain: close now if idle between requests, else close after the current response.
     virtual void drain() = 0;
+    // Shutdown after graceful-shutdown elapsed: end every pending operation now.
+    virtual void abort() = 0;
 
 private:
     friend class worker_context;
@@ -73,6 +75,9 @@ public:
     // Stop keeping connections alive: idle ones close now, busy ones after their response.
     void drain();
     bool draining() const { return draining_; }
+    // Final stop: aborts every connection, closes the pool and stops housekeeping, so the
+    // io_context runs out of work and every coroutine ends before this object goes away.
+    void shutdown();
 
     std::uint32_t next_round_robin(std::size_t upstream_index);
 
@@ -96,6 +101,7 @@ private:
     registered_connection* connections_ = nullptr;  // head of the intrusive list
     std::size_t connection_count_ = 0;
     bool draining_ = false;
+    bool shut_down_ = false;
     std::string log_batch_;
     std::shared_ptr<observability::access_log> log_target_;  // where log_batch_ goes
     boost::asio::steady_timer housekeeping_;

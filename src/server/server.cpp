@@ -259,10 +259,10 @@ void server::impl::stop_workers() {
     for (auto& w : workers) {
         worker* raw = w.get();
         asio::post(raw->ctx, [raw] {
+            // Let every coroutine finish (aborted) so nothing outlives the worker state.
             raw->acceptors.clear();
-            raw->state.pool.clear();
+            raw->state.shutdown();
             raw->guard.reset();
-            raw->ctx.stop();
         });
     }
     for (auto& w : workers)
