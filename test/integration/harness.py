@@ -82,6 +82,22 @@ def require_binary():
                             % SENTINEL_BIN)
 
 
+def sanitizer_build():
+    """True when the binary carries ASan/TSan runtimes (their shadow memory makes RSS
+    limits meaningless; everything else is still checked)."""
+    if not SENTINEL_BIN or not os.path.exists(SENTINEL_BIN):
+        return False
+    with open(SENTINEL_BIN, "rb") as f:
+        data = f.read()
+    if b"__asan_init" in data or b"__tsan_init" in data:
+        return True
+    try:
+        out = subprocess.run(["ldd", SENTINEL_BIN], capture_output=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return b"libasan" in out or b"libtsan" in out
+
+
 # ---- processes ------------------------------------------------------------------------------
 
 _live = []
@@ -572,7 +588,11 @@ class Sentinel:
         self.ready_path = ready_path
         self.ready_host = ready_host
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.kill()  # the caller never gets this object to clean up
+                raise
 
     def write_config(self, text):
         tmp = self.config_path + ".tmp"
@@ -632,6 +652,7 @@ class Sentinel:
         """SIGTERM (unless send_sigterm=False: a test that already signalled must not send a
         second one, which means "exit now") and wait; returns the exit code, asserting it
         when expect_code is not None."""
+        self.reaped = True
         if send_sigterm and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
@@ -648,6 +669,24 @@ class Sentinel:
             raise AssertionError("sentinel exited with %s, expected %s\nstderr:\n%s"
                                  % (code, expect_code, err[-3000:]))
         return code
+
+    def finish(self):
+        """Cleanup: a Sentinel still running must stop on SIGTERM with exit code 0; one that
+        exited on its own, without the test stopping it, crashed or quit — a failure. Either
+        way nothing is left running."""
+        if getattr(self, "reaped", False):
+            self.kill()
+            return
+        if self.proc.poll() is not None:
+            code = self.proc.returncode
+            self.kill()
+            out, err = self.output()
+            raise AssertionError("sentinel exited by itself during the test with %s\n"
+                                 "stderr:\n%s" % (code, err[-3000:]))
+        try:
+            self.stop(timeout=15.0, expect_code=0)
+        finally:
+            self.kill()
 
     def kill(self):
         _kill(self.proc)
@@ -735,16 +774,22 @@ class IntegrationTest(unittest.TestCase):
 
     @classmethod
     def _class_cleanup(cls):
+        errors = []
         for p in reversed(cls._class_procs):
-            cls._stop_quietly(p)
+            try:
+                cls._stop_quietly(p)
+            except AssertionError as e:
+                errors.append(e)
         cls._class_procs = []
         if not cls.keep_workdir:
             shutil.rmtree(cls.class_workdir, ignore_errors=True)
+        if errors:
+            raise errors[0]
 
     @staticmethod
     def _stop_quietly(p):
         if isinstance(p, Sentinel):
-            p.kill()
+            p.finish()  # raises when it did not exit 0: reported as a class cleanup error
         elif isinstance(p, Origin):
             p.stop()
         else:
@@ -772,7 +817,7 @@ class IntegrationTest(unittest.TestCase):
 
     def start_sentinel(self, config_text, **kw):
         s = Sentinel(self.workdir, config_text, **kw)
-        self.addCleanup(s.kill)
+        self.addCleanup(s.finish)
         self.addCleanup(self._dump_on_failure, s)
         return s
 
