@@ -23,6 +23,7 @@ Endpoints (GET unless noted; HEAD works everywhere and sends no body):
   /chunked/N         N bytes of PATTERN, chunked in 64 KiB chunks
   /slow?delay=S      sleeps S seconds (float, ≤ 600), then answers 200
   /stall?after=N&delay=S  sends a head and N of 2N+1 body bytes, stalls S seconds, closes
+  /raw/KIND          a deliberately broken or unusual response (Connection.RAW lists them)
   /status/CODE       answers CODE with a short body (none for 1xx/204/304)
   /close             answers 200 with `Connection: close` and closes
   /response-headers?Name=Value&...  answers 200 with those response headers added
@@ -480,6 +481,8 @@ class Connection:
                 return self.respond(req, 400, "bad delay\n", keep_alive=ka)
             time.sleep(max(0.0, min(d, 600.0)))
             return self.respond(req, 200, "slow response after %gs\n" % d, keep_alive=ka)
+        if path.startswith("/raw/"):
+            return self.send_raw(req, path[len("/raw/"):])
         if path == "/stall":
             # Head + `after` bytes of a Content-Length body twice as long, then silence.
             try:
@@ -527,6 +530,41 @@ class Connection:
             "x_forwarded_for": req.header("x-forwarded-for"),
             "x_request_id": req.header("x-request-id"),
         }
+
+    # Deliberately broken or unusual responses, for testing how a proxy treats its upstream.
+    RAW = {
+        # Content-Length 1000, 500 bytes sent, then the connection is closed.
+        "truncated": (b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"t" * 500, True),
+        # No framing header: the body runs until the connection closes.
+        "close-delimited": (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+                            + PATTERN * 100, True),
+        # Both framings: a response-smuggling shape.
+        "cl-te": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\nhello\r\n0\r\n\r\n", True),
+        # Two different Content-Length values.
+        "two-cl": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", True),
+        # A status line that is not HTTP.
+        "garbage": (b"this is not http\r\n\r\n", True),
+        # A three-digit rule violation.
+        "bad-status": (b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok", True),
+        # A header with CR inside its value (response splitting attempt).
+        "bad-header": (b"HTTP/1.1 200 OK\r\nX-Split: a\rSet-Cookie: evil=1\r\n"
+                       b"Content-Length: 2\r\n\r\nok", True),
+        # An interim 103 before the final answer.
+        "early-hints": (b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal", False),
+        # The connection closes before any byte of a response.
+        "empty": (b"", True),
+    }
+
+    def send_raw(self, req, kind):
+        if kind not in self.RAW:
+            return self.respond(req, 404, "raw kinds: %s\n" % " ".join(sorted(self.RAW)),
+                                keep_alive=req.keep_alive)
+        data, close = self.RAW[kind]
+        if data:
+            self.send(data)
+        return not close and req.keep_alive
 
     def send_pattern(self, req, count_txt, chunked):
         if not count_txt.isdigit() or len(count_txt) > 15:
