@@ -61,6 +61,17 @@ has_proxy haproxy && { command -v "$HAPROXY" >/dev/null || die "missing haproxy 
 if has_proxy sentinel && [[ ! -x $SENTINEL ]]; then
     die "no Sentinel binary at $SENTINEL (build it, set SENTINEL=..., or use --only nginx,haproxy)"
 fi
+SENTINEL_BUILD=unknown   # CMAKE_BUILD_TYPE of the build tree holding the binary, if any
+if has_proxy sentinel; then
+    d=$(dirname "$(readlink -f "$SENTINEL")")
+    while [[ $d != / && ! -f $d/CMakeCache.txt ]]; do d=$(dirname "$d"); done
+    if [[ -f $d/CMakeCache.txt ]]; then
+        SENTINEL_BUILD=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$d/CMakeCache.txt")
+        grep -q '^SENTINEL_SANITIZE:BOOL=ON' "$d/CMakeCache.txt" && SENTINEL_BUILD+="+sanitizers"
+    fi
+    [[ $SENTINEL_BUILD == Release || $SENTINEL_BUILD == RelWithDebInfo || $SENTINEL_BUILD == unknown ]] \
+        || log "WARNING: Sentinel build type is '$SENTINEL_BUILD': its numbers do not mean much"
+fi
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds)"
 if [[ $(nproc --all) -lt 2 ]]; then
@@ -342,7 +353,7 @@ run_one() {   # proxy conns body round order
 }
 
 # ------------------------------------------------------------------ main
-log "tmp dir $TMP; proxies: ${PROXIES[*]}; rounds $ROUNDS x ${DURATION}s; conns: $CONNS; cpu: proxy=$PROXY_CPU load+origin=$LOAD_CPU"
+log "tmp dir $TMP; proxies: ${PROXIES[*]}; sentinel build: $SENTINEL_BUILD; rounds $ROUNDS x ${DURATION}s; conns: $CONNS; cpu: proxy=$PROXY_CPU load+origin=$LOAD_CPU"
 start_origin
 for p in "${PROXIES[@]}"; do start_proxy "$p"; done
 
@@ -398,7 +409,7 @@ OUT="$BENCH_DIR/results/$STAMP.json"
         META_GIT="$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo none)" \
         META_V_NGINX="${versions[nginx]}" META_V_HAPROXY="${versions[haproxy]}" \
         META_V_WRK="${versions[wrk]}" META_V_SENTINEL="${versions[sentinel]}" \
-        META_SENTINEL="$SENTINEL"
+        META_SENTINEL="$SENTINEL" META_SENTINEL_BUILD="$SENTINEL_BUILD"
     /usr/bin/python3 - "$TMP/meta.json" <<'EOF'
 import json, os, sys
 e = os.environ
@@ -419,7 +430,8 @@ meta = {
     "cpus": {"proxy": e["META_PROXY_CPU"], "load_and_origin": e["META_LOAD_CPU"]},
     "versions": {"nginx": e["META_V_NGINX"], "haproxy": e["META_V_HAPROXY"],
                  "wrk": e["META_V_WRK"], "sentinel": e["META_V_SENTINEL"],
-                 "sentinel_binary": e["META_SENTINEL"]},
+                 "sentinel_binary": e["META_SENTINEL"],
+                 "sentinel_build": e["META_SENTINEL_BUILD"]},
     "configs": {"origin": rd(f"{tmp}/origin/nginx.conf"), "sentinel": rd(f"{tmp}/sentinel.kdl"),
                 "nginx": rd(f"{tmp}/nginx/nginx.conf"), "haproxy": rd(f"{tmp}/haproxy.cfg")},
 }
