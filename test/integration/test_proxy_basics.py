@@ -6,8 +6,8 @@ import os
 import re
 import unittest
 
-from harness import (IntegrationTest, KeepAliveClient, curl, free_port, header_of,
-                     http_request, render)
+from harness import (IntegrationTest, KeepAliveClient, ResponseReader, connect, curl,
+                     free_port, header_of, http_request, render)
 
 CONFIG = r"""
 system { workers 2 }
@@ -134,6 +134,29 @@ class ProxyBasicsTest(IntegrationTest):
         with KeepAliveClient(self.port) as c:
             self.assertEqual(c.request("HEAD", "/bytes/1000").body, b"")
             self.assertEqual(c.request("GET", "/bytes/10").body, b"ABCDEFGHIJ")
+
+    def test_http10_client(self):
+        # HTTP/1.0 needs no Host; the request goes upstream as HTTP/1.1, which does, so
+        # Sentinel has to supply one (RFC 9112 §3.2). No keep-alive was asked: close after.
+        s = connect(self.port)
+        self.addCleanup(s.close)
+        s.sendall(b"GET /demo/old HTTP/1.0\r\nUser-Agent: old-client\r\n\r\n")
+        reader = ResponseReader(s, 10)
+        r = reader.read_response()
+        self.assertEqual(r.status, 200, "HTTP/1.0 request without Host: %r" % r)
+        view = r.json()
+        self.assertEqual(len(self.seen(view, "Host")), 1, view["headers"])
+        self.assertEqual(reader.read_until_eof(5), b"")
+
+    def test_http10_client_with_host(self):
+        s = connect(self.port)
+        self.addCleanup(s.close)
+        s.sendall(b"GET /demo/old HTTP/1.0\r\nHost: old.test\r\n\r\n")
+        reader = ResponseReader(s, 10)
+        r = reader.read_response()
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.seen(r.json(), "Host"), ["old.test"])
+        self.assertEqual(reader.read_until_eof(5), b"")
 
     # -- X-Forwarded-* --------------------------------------------------------------------
 
