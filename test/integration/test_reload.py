@@ -162,6 +162,25 @@ class ReloadTest(IntegrationTest):
                    what="the removed listener to stop accepting")
         self.assertEqual(self.probe(), "C")
 
+    def test_reload_moves_listener_to_new_address(self):
+        port3 = free_port()
+        moved = self.config("M").replace('listen "127.0.0.1:%d"' % self.port,
+                                          'listen "127.0.0.1:%d"' % port3)
+        self.s.write_config(moved)
+        r = self.s.admin_post("/reload")
+        self.assertTrue(200 <= r.status < 300, r)
+        wait_until(lambda: can_connect(port3) and self.probe(port3) == "M", 5,
+                   what="the listener to answer on its new address")
+        wait_until(lambda: connection_refused(self.port), 5,
+                   what="the listener's old address to stop accepting")
+
+    def test_requests_counted_in_metrics(self):
+        before = metric_value(self.s.metrics(), "sentinel_http_requests_total")
+        for i in range(10):
+            self.assertEqual(http_request(self.port, "GET", "/demo/%d" % i).status, 200)
+        wait_until(lambda: metric_value(self.s.metrics(), "sentinel_http_requests_total")
+                   >= before + 10, 5, what="sentinel_http_requests_total to count 10 requests")
+
     def test_keepalive_connection_survives_reload(self):
         with KeepAliveClient(self.port) as c:
             self.assertEqual(c.request("GET", "/demo/1").status, 200)
