@@ -4,7 +4,8 @@ import json
 import os
 import unittest
 
-from harness import IntegrationTest, free_port, http_request, render, wait_until
+from harness import (IntegrationTest, ResponseReader, closed_port, connect, free_port,
+                     http_request, render, wait_until)
 
 FIELDS = ("method", "path", "status", "bytes_sent", "duration_ms", "upstream", "request_id",
           "route", "client")
@@ -12,11 +13,16 @@ FIELDS = ("method", "path", "status", "bytes_sent", "duration_ms", "upstream", "
 CONFIG = r"""
 system { workers 2 }
 listeners { listener "public" { listen "127.0.0.1:@port@" } }
+timeouts { upstream-response-header "300ms" }
 routes {
     route "hello" { match { path "/hello" }; respond 200 { body "hi\n" } }
+    route "down" { match { path "/down" }; upstream "down" }
     route "app" { match { path-prefix "/" }; upstream "a" }
 }
-upstreams { upstream "a" { endpoint "@a@" } }
+upstreams {
+    upstream "a" { endpoint "@a@" }
+    upstream "down" { endpoint "127.0.0.1:@closed@" }
+}
 @observability@
 """
 
@@ -37,7 +43,8 @@ class AccessLogTest(IntegrationTest):
         obs = ('observability { access-log { format "json"; path "%s" } }' % self.log_path
                if with_log else "")
         return self.start_sentinel(render(CONFIG, port=self.port, a=self.a.address,
-                                          observability=obs), port=self.port,
+                                          closed=closed_port(), observability=obs),
+                                   port=self.port,
                                    ready_path="/hello")
 
     def entries(self):
@@ -92,10 +99,10 @@ class AccessLogTest(IntegrationTest):
 
     def test_slow_request_duration(self):
         self.start(with_log=True)
-        r = http_request(self.port, "GET", "/slow?delay=0.3")
+        r = http_request(self.port, "GET", "/slow?delay=0.15")
         self.assertEqual(r.status, 200)
         e = self.wait_entry(r)
-        self.assertGreaterEqual(e["duration_ms"], 250, e)
+        self.assertGreaterEqual(e["duration_ms"], 120, e)
         self.assertLess(e["duration_ms"], 5000, e)
 
     def test_local_reply_logged(self):
@@ -106,6 +113,23 @@ class AccessLogTest(IntegrationTest):
         self.assertEqual(e["route"], "hello")
         self.assertEqual(e["status"], 200)
         self.assertEqual(e["path"], "/hello")
+
+    def test_errors_logged(self):
+        self.start(with_log=True)
+        s = connect(self.port)
+        self.addCleanup(s.close)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+        bad = ResponseReader(s, 5).read_response()
+        down = http_request(self.port, "GET", "/down")
+        slow = http_request(self.port, "GET", "/slow?delay=2")
+        self.assertEqual((bad.status, down.status, slow.status), (400, 502, 504))
+        self.assertEqual(self.wait_entry(bad)["status"], 400)
+        e = self.wait_entry(down)
+        self.assertEqual((e["status"], e["route"]), (502, "down"))
+        self.assertTrue(e["upstream"], e)
+        e = self.wait_entry(slow)
+        self.assertEqual((e["status"], e["route"]), (504, "app"))
+        self.assertGreaterEqual(e["duration_ms"], 250, e)
 
     def test_no_block_no_log(self):
         s = self.start(with_log=False)
