@@ -16,7 +16,10 @@ BASE = r"""
 system { workers @workers@; max-connections @maxconn@; max-connections-per-worker @perworker@ }
 admin { listen "127.0.0.1:@admin@" }
 listeners { listener "public" { listen "127.0.0.1:@port@" } }
-timeouts { client-header "@client_header@"; keepalive-idle "@keepalive_idle@"; client-body-idle "@client_body_idle@" }
+timeouts {
+    client-header "@client_header@"; keepalive-idle "@keepalive_idle@"
+    client-body-idle "@client_body_idle@"; upstream-response-header "@upstream_header@"
+}
 routes {
     route "hello" { match { path "/hello" }; respond 200 { body "hi\n" } }
     route "down" { match { path-prefix "/down" }; upstream "down" }
@@ -32,13 +35,14 @@ upstreams {
 class ConnectionsTest(IntegrationTest):
 
     def start(self, workers=2, maxconn=100000, perworker=0, client_header="10s",
-              keepalive_idle="75s", client_body_idle="30s"):
+              keepalive_idle="75s", client_body_idle="30s", upstream_header="30s"):
         self.a = self.start_origin("a")
         self.port = free_port()
         self.admin = free_port()
         cfg = render(BASE, workers=workers, maxconn=maxconn, perworker=perworker,
                      admin=self.admin, port=self.port, client_header=client_header,
                      keepalive_idle=keepalive_idle, client_body_idle=client_body_idle,
+                     upstream_header=upstream_header,
                      a=self.a.address, closed=closed_port())
         self.s = self.start_sentinel(cfg, port=self.port, admin_port=self.admin,
                                      ready_path="/hello")
@@ -89,8 +93,8 @@ class ConnectionsTest(IntegrationTest):
 
     def _load(self, total, threads=4):
         """total requests from `threads` raw clients: keep-alive runs of 50, one-shot
-        connections, local replies, 502s, and connections dropped mid-head. Returns
-        (ok_count, failures list)."""
+        connections, local replies, 502s, 504s, downloads abandoned midway and connections
+        dropped mid-head. Returns (ok_count, failures list)."""
         failures = []
         counts = [0] * threads
         per = total // threads
@@ -119,10 +123,22 @@ class ConnectionsTest(IntegrationTest):
                         if r.status != 200:
                             failures.append(("local", r.status))
                         done += 1
-                    elif kind < 0.95:
+                    elif kind < 0.94:
                         r = http_request(self.port, "GET", "/down")
                         if r.status != 502:
                             failures.append(("down", r.status))
+                        done += 1
+                    elif kind < 0.943:
+                        r = http_request(self.port, "GET", "/slow?delay=0.5")
+                        if r.status != 504:
+                            failures.append(("slow", r.status))
+                        done += 1
+                    elif kind < 0.95:
+                        # Leave in the middle of a 4 MiB download.
+                        s = connect(self.port)
+                        s.sendall(request_bytes("GET", "/bytes/4194304", "a"))
+                        s.recv(1024)
+                        s.close()
                         done += 1
                     else:
                         s = connect(self.port)
@@ -141,7 +157,7 @@ class ConnectionsTest(IntegrationTest):
         return sum(counts), failures
 
     def test_no_fd_leak_over_10000_requests(self):
-        s = self.start()
+        s = self.start(upstream_header="200ms")
         done, failures = self._load(400)  # warm-up: pools and worker state settle
         self.assertEqual(failures, [])
         wait_until(lambda: metric_value(s.metrics(), "sentinel_downstream_connections_active",
@@ -160,8 +176,9 @@ class ConnectionsTest(IntegrationTest):
         except AssertionError:
             self.fail("sentinel fd count %d after %d requests (%.1fs), baseline %d (+%d slack)"
                       % (s.fd_count(), done, elapsed, baseline, slack))
-        sys.stderr.write("[%d requests in %.1fs; fds: baseline %d, after %d] "
-                         % (done, elapsed, baseline, s.fd_count()))
+        sys.stderr.write("[%d requests in %.1fs, origin saw %d; fds: baseline %d, after %d] "
+                         % (done, elapsed, self.a.stats()["requests_total"], baseline,
+                            s.fd_count()))
         wait_until(lambda: metric_value(s.metrics(), "sentinel_downstream_connections_active",
                                         default=-1) == 0, 10,
                    what="sentinel_downstream_connections_active back to 0")
