@@ -79,6 +79,26 @@ class ShutdownTest(IntegrationTest):
                         "exit took %.1fs after the last in-flight request finished"
                         % (time.monotonic() - result["done_at"]))
 
+    def test_in_flight_keepalive_response_says_close(self):
+        # A keep-alive client must learn from the response that the connection ends, or it
+        # would send its next request into a closing socket.
+        c = KeepAliveClient(self.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.request("GET", "/demo/1").status, 200)
+        result = {}
+        t = threading.Thread(target=lambda: result.update(r=c.request("GET", "/slow?delay=1")),
+                             daemon=True)
+        t.start()
+        wait_until(lambda: self.a.stats()["active_requests"] >= 1, 10,
+                   what="the slow request to reach the origin")
+        self.s.signal(signal.SIGTERM)
+        t.join(15)
+        self.assertIn("r", result, "in-flight keep-alive request failed during drain")
+        self.assertEqual(result["r"].status, 200, result["r"])
+        self.assertEqual((result["r"].header("connection") or "").lower(), "close", result["r"])
+        self.assertEqual(c.reader.read_until_eof(5), b"")
+        self.s.stop(timeout=12, expect_code=0, send_sigterm=False)
+
     def test_idle_server_exits_promptly(self):
         t0 = time.monotonic()
         self.s.stop(timeout=12, expect_code=0)
