@@ -155,11 +155,23 @@ def wait_until(predicate, timeout, interval=0.02, what="condition"):
 
 # ---- ports and sockets ------------------------------------------------------------------------
 
+_handed_out = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port(host="127.0.0.1"):
-    """A port the kernel just handed out for bind(0); free again when returned."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port the kernel just handed out for bind(0); free again when returned. The kernel
+    may hand the same port out twice in a row once it is closed, so ports already given to
+    this process are never returned again (two listeners of one config must differ)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        with _handed_out_lock:
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise RuntimeError("no fresh free port after 100 tries")
 
 
 def closed_port(host="127.0.0.1"):
