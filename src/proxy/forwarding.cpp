@@ -47,8 +47,9 @@ void build_upstream_head(std::string& out, const http1::request_head& request,
     out.clear();
     const auto& ops = route.request_headers;
     // Absolute-form targets are sent upstream in origin form; Host carries the authority.
-    if (request.absolute_form) {
-        std::string target(request.path.empty() ? std::string_view("/") : request.path);
+    // A normalised path (dot segments removed) replaces the one received.
+    if (request.absolute_form || !ctx.path.empty()) {
+        std::string target(!ctx.path.empty() ? ctx.path : request.path.empty() ? std::string_view("/") : request.path);
         if (!request.query.empty()) target.append("?").append(request.query);
         http1::append_request_line(out, request.method, target);
     } else {
@@ -80,7 +81,8 @@ void build_upstream_head(std::string& out, const http1::request_head& request,
         }
         http1::append_header(out, h.name, h.value);
     }
-    if (!has_host && !request.host.empty()) http1::append_header(out, "Host", request.host);
+    // HTTP/1.1 upstream requests need a Host: an HTTP/1.0 client may not have sent one.
+    if (!has_host) http1::append_header(out, "Host", request.host.empty() ? ctx.default_host : request.host);
 
     // Only a trusted peer may extend the forwarding chain; anyone else starts it afresh.
     if (ctx.peer_trusted && !forwarded_for.empty()) {

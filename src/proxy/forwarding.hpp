@@ -17,6 +17,8 @@ struct forward_context {
     bool peer_trusted = false;   // peer is in the listener's trusted-proxies
     std::string_view scheme;     // "http" / "https" of the listener
     bool upgrade = false;        // relay Upgrade (the route allows it and it is not h2c)
+    std::string_view path;       // non-empty: the normalised path to send instead of the target's
+    std::string_view default_host;  // Host for requests without one (HTTP/1.0): the endpoint
 };
 
 // Serialises the request head sent upstream into `out` (cleared first).

@@ -59,6 +59,10 @@ public:
     std::size_t head_size() const { return head_size_; }  // bytes of the parsed head in input()
     std::string& scratch() { return out_; }  // reusable serialisation buffer
     std::string& upstream_head() { return up_head_; }
+    // The path used for routing and forwarding: the request's, or its normalised form.
+    std::string_view route_path() const { return route_path_; }
+    void set_route_path(std::string_view path) { route_path_ = path; }
+    std::string& normalized_path() { return normalized_path_; }
     stream_record& record() { return record_; }
     const snapshot& snap() const { return *snap_; }
     const config::listener_config* listener() const { return listener_; }
@@ -106,6 +110,8 @@ private:
     std::string out_;      // reused: local replies and downstream response heads
     std::string up_head_;  // reused: the upstream request head (kept for a stale retry)
     std::size_t head_size_ = 0;
+    std::string_view route_path_;
+    std::string normalized_path_;
 
     net::ip_address peer_{};
     std::string peer_text_;

@@ -13,6 +13,7 @@
 
 #include "http/http1/serializer.hpp"
 #include "proxy/http1_connection.hpp"
+#include "router/path.hpp"
 #include "proxy/status_page.hpp"
 #include "proxy/upstream_exchange.hpp"
 
@@ -62,8 +63,17 @@ awaitable<void> run_pipeline(http1_connection& conn) {
     auto& request = conn.request();
     auto& record = conn.record();
 
-    // route
-    const config::route_config* route = snap.routes.match({request.method, request.host, request.path});
+    // route (on the path with dot segments removed, so /public/../admin cannot pass as /public/)
+    conn.set_route_path(request.path);
+    switch (router::normalize_path(request.path, conn.normalized_path())) {
+    case router::path_status::clean: break;
+    case router::path_status::normalized: conn.set_route_path(conn.normalized_path()); break;
+    case router::path_status::invalid:
+        conn.input().consume(conn.head_size());
+        co_await conn.send_local_reply(400, local_reply_reason::bad_request, true);
+        co_return;
+    }
+    const config::route_config* route = snap.routes.match({request.method, request.host, conn.route_path()});
     record.route = route;
     if (route == nullptr) {
         if (request.framing != http1::body_framing::none) conn.set_keep_alive(false);

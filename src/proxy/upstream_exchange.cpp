@@ -55,7 +55,9 @@ awaitable<void> upstream_exchange::run() {
     record.upstream_endpoint = endpoint.key;
 
     upgrade_ = route_.allow_upgrade && request.has_upgrade && !is_h2c(request);
-    const forward_context ctx{record.id(), down_.peer_text(), down_.peer_trusted(), "http", upgrade_};
+    forward_context ctx{record.id(), down_.peer_text(), down_.peer_trusted(), "http", upgrade_};
+    if (down_.route_path().data() != request.path.data()) ctx.path = down_.route_path();
+    ctx.default_host = endpoint.key;
     build_upstream_head(down_.upstream_head(), request, route_, ctx);
     down_.set_keep_alive(request.keep_alive);
     // The head's bytes are no longer needed; from here on only copies and scalars are used.

@@ -85,6 +85,24 @@ TEST(Forwarding, AbsoluteFormBecomesOriginForm) {
     EXPECT_NE(out.find("Host: h\r\n"), std::string::npos) << out;
 }
 
+TEST(Forwarding, Http10WithoutHostGetsTheEndpointAsHost) {
+    parsed p("GET /a HTTP/1.0\r\n\r\n");
+    std::string out;
+    forward_context ctx{"rid", "10.0.0.9", false, "http", false};
+    ctx.default_host = "127.0.0.1:9000";
+    build_upstream_head(out, p.head, config::route_config{}, ctx);
+    EXPECT_TRUE(out.starts_with("GET /a HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n")) << out;
+}
+
+TEST(Forwarding, NormalisedPathReplacesTarget) {
+    parsed p("GET /public/../admin?x=1 HTTP/1.1\r\nHost: h\r\n\r\n");
+    std::string out;
+    forward_context ctx{"rid", "10.0.0.9", false, "http", false};
+    ctx.path = "/admin";
+    build_upstream_head(out, p.head, config::route_config{}, ctx);
+    EXPECT_TRUE(out.starts_with("GET /admin?x=1 HTTP/1.1\r\n")) << out;
+}
+
 TEST(Forwarding, DownstreamHeadSetsRequestIdAndFraming) {
     std::string bytes = "HTTP/1.1 200 OK\r\nX-Request-Id: upstream\r\nContent-Length: 3\r\nConnection: close\r\nX-A: 1\r\n\r\n";
     http1::response_head head;
