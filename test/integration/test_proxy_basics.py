@@ -313,6 +313,16 @@ class ProxyBasicsTest(IntegrationTest):
         self.assertEqual(self.route_of("/post-only", method="POST"), (200, "post-only", "b"))
         self.assertEqual(self.route_of("/post-only", method="GET")[0], 404)
 
+    def test_dot_segments_routed_and_forwarded_normalised(self):
+        # /hello/../exact must route as /exact (route "exact", header X-Route) and reach the
+        # origin as /exact, never as the raw path.
+        r = http_request(self.port, "GET", "/hello/../exact?q=1")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("X-Route"), "exact")
+        self.assertEqual(r.json()["target"], "/exact?q=1")
+        for path in ("/../etc/passwd", "/a/%2e%2e/exact", "/demo/../../x"):
+            self.assertLocalReply(http_request(self.port, "GET", path), 400)
+
     def test_no_route_404(self):
         r = http_request(self.port, "GET", "/nowhere")
         self.assertLocalReply(r, 404)
