@@ -255,6 +255,18 @@ void http1_connection::finish_record() {
     worker_.log_line_done();
 }
 
+bool http1_connection::refresh_snapshot() {
+    snap_ = worker_.current();
+    const auto it = snap_->listeners.find(listener_key_);
+    if (it == snap_->listeners.end()) {
+        listener_ = nullptr;
+        return false;
+    }
+    listener_ = it->second;  // points into snap_, which this connection holds
+    if (!peer_text_.empty()) peer_trusted_ = net::any_contains(listener_->trusted_proxies, peer_);
+    return true;
+}
+
 awaitable<bool> http1_connection::read_proxy_header() {
     set_deadline(timeout_kind::client_header, snap_->cfg->timeouts.client_header);
     for (;;) {
@@ -352,9 +364,7 @@ awaitable<void> http1_connection::run() {
     if (!ec) peer_ = to_ip(remote.address());
     socket_.set_option(tcp::no_delay(true), ec);
 
-    auto it = snap_->listeners.find(listener_key_);
-    listener_ = it == snap_->listeners.end() ? nullptr : it->second;
-    if (listener_ == nullptr) co_return;  // listener removed by a reload after accept
+    if (!refresh_snapshot()) co_return;  // listener removed by a reload after accept
 
     asio::co_spawn(socket_.get_executor(), [self]() { return self->watchdog(); }, asio::detached);
 
@@ -364,7 +374,9 @@ awaitable<void> http1_connection::run() {
         peer_text_ = net::format_ip(peer_);
         peer_trusted_ = net::any_contains(listener_->trusted_proxies, peer_);
         while (keep_alive_) {
-            snap_ = worker_.current();  // each request runs on the newest snapshot
+            // Each request runs on the newest snapshot; a connection whose listener a reload
+            // removed takes no new request (it drains).
+            if (!refresh_snapshot()) break;
             if (!co_await read_request_head()) break;
             begin_record();
             co_await run_pipeline(*this);

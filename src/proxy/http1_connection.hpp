@@ -90,6 +90,9 @@ public:
                                      bool close);
 
 private:
+    // Takes the worker's newest snapshot and this connection's listener settings from it;
+    // false when a reload removed the listener.
+    bool refresh_snapshot();
     awaitable<bool> read_proxy_header();
     // accept_request phase: true when `request_` holds a parsed head.
     awaitable<bool> read_request_head();
