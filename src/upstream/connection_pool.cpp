@@ -13,7 +13,7 @@ std::unique_ptr<pooled_connection> connection_pool::take(const std::string& key)
     it->second.pop_back();
     // Disarm the idle watch; its handler sees operation_aborted (or a stale epoch) and leaves.
     boost::system::error_code ignored;
-    conn->socket.cancel(ignored);
+    if (conn->watched) conn->socket.cancel(ignored);
     conn->idle_epoch = 0;
     return conn;
 }
@@ -25,18 +25,21 @@ void connection_pool::give_back(std::unique_ptr<pooled_connection> conn,
     conn->idle_since = std::chrono::steady_clock::now();
     conn->idle_timeout = pool.idle_timeout;
     conn->idle_epoch = next_epoch_++;
-    pooled_connection* raw = conn.get();
+    conn->watched = false;
     list.push_back(std::move(conn));
-    watch(raw);
 }
 
 void connection_pool::watch(pooled_connection* conn) {
     const std::uint64_t epoch = conn->idle_epoch;
-    conn->socket.async_wait(boost::asio::ip::tcp::socket::wait_read,
-                            [this, conn, epoch](const boost::system::error_code& ec) {
-                                // Readable while idle = the upstream closed or misbehaved.
-                                if (!ec) drop(conn, epoch);
-                            });
+    conn->watched = true;
+    // A one-byte read rather than async_wait(read): Asio starts a non-speculative wait with
+    // an epoll_ctl(MOD) every time, a read with none, and this runs once per request.
+    conn->socket.async_read_some(boost::asio::buffer(&conn->probe, 1),
+                                 [this, conn, epoch](const boost::system::error_code& ec, std::size_t) {
+                                     // Any completion but a cancel means the upstream closed
+                                     // or sent bytes nobody asked for: unusable.
+                                     if (ec != boost::asio::error::operation_aborted) drop(conn, epoch);
+                                 });
 }
 
 void connection_pool::drop(pooled_connection* conn, std::uint64_t epoch) {
@@ -59,6 +62,9 @@ void connection_pool::sweep(std::chrono::steady_clock::time_point now) {
             return now - c->idle_since < c->idle_timeout;
         });
         list.erase(list.begin(), keep);
+        // Connections reused within a sweep period never pay for a watch; the rest get one.
+        for (auto& c : list)
+            if (!c->watched) watch(c.get());
         it = list.empty() ? idle_.erase(it) : std::next(it);
     }
 }

@@ -1,9 +1,12 @@
 // Per-worker pool of idle upstream connections, keyed by endpoint. Not thread-safe by design:
 // each worker owns one, so taking and returning a connection costs no lock.
 //
-// An idle connection keeps a read-readiness wait armed: if the upstream closes it (or sends
-// stray bytes) while idle, the wait fires and the connection is dropped at once, so a
-// request is rarely sent on a dead connection — and without a syscall per reuse.
+// A connection idle for more than one sweep period (100 ms) gets a one-byte read armed: if
+// the upstream closes it (or sends stray bytes), the read completes and the connection is
+// dropped, so a request is rarely sent on a dead connection. Hot connections, reused within
+// the period, are never armed: arming costs a syscall (Asio's speculative read or its
+// epoll_ctl for a wait), which would be one more per request. A connection the upstream
+// closed within that window is caught on use (the stale-connection retry).
 #pragma once
 
 #include <chrono>
@@ -29,6 +32,8 @@ struct pooled_connection {
     std::chrono::steady_clock::time_point idle_since;
     std::chrono::milliseconds idle_timeout{0};
     std::uint64_t requests = 0;  // requests served on this connection
+    char probe = 0;        // target of the idle watch's one-byte read
+    bool watched = false;  // the idle watch is armed
     std::uint64_t idle_epoch = 0;  // set by give_back(); tells a stale idle-watch from a live one
 };
 
@@ -43,7 +48,8 @@ public:
     std::unique_ptr<pooled_connection> take(const std::string& key);
     // Keeps `conn` for reuse unless the endpoint already has `pool.max_idle` idle ones.
     void give_back(std::unique_ptr<pooled_connection> conn, const config::pool_config& pool);
-    // Closes connections idle longer than their timeout. Called periodically by the worker.
+    // Closes connections idle longer than their timeout and arms the idle watch on the rest.
+    // Called every 100 ms by the worker.
     void sweep(std::chrono::steady_clock::time_point now);
     void clear();
     std::size_t idle_count() const;
