@@ -1,6 +1,7 @@
 #include "proxy/forwarding.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include <fmt/format.h>
 
@@ -21,12 +22,47 @@ bool listed(const std::vector<config::header_value>& headers, std::string_view n
                        [&](const config::header_value& h) { return iequals(h.name, name); });
 }
 
+// The field names listed by a message's Connection headers, gathered once per message so
+// filtering stays linear in the number of fields. "close" and "keep-alive" are skipped: they
+// name no field.
+class connection_tokens {
+public:
+    explicit connection_tokens(const std::vector<http1::header>& all) : all_(all) {
+        for (const auto& h : all) {
+            if (!iequals(h.name, "connection")) continue;
+            std::string_view rest = h.value;
+            while (!rest.empty()) {
+                const auto comma = rest.find(',');
+                std::string_view token = rest.substr(0, comma);
+                while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+                while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+                if (!token.empty() && !iequals(token, "close") && !iequals(token, "keep-alive")) {
+                    if (count_ == tokens_.size()) overflow_ = true;
+                    else tokens_[count_++] = token;
+                }
+                rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            }
+        }
+    }
+    bool contains(std::string_view name) const {
+        if (overflow_) return http1::named_in_connection(all_, name);
+        for (std::size_t i = 0; i < count_; ++i)
+            if (iequals(tokens_[i], name)) return true;
+        return false;
+    }
+
+private:
+    const std::vector<http1::header>& all_;
+    std::array<std::string_view, 8> tokens_{};
+    std::size_t count_ = 0;
+    bool overflow_ = false;
+};
+
 // Fields that never cross the proxy as received: hop-by-hop ones, those named by Connection,
 // the framing fields (re-derived from the parsed framing), and those the route replaces.
-bool dropped(const std::vector<http1::header>& all, const http1::header& h, const config::header_ops& ops) {
-    return http1::is_hop_by_hop(h.name) || iequals(h.name, "content-length") ||
-           http1::named_in_connection(all, h.name) || listed(ops.remove, h.name) ||
-           listed(ops.set, h.name);
+bool dropped(const connection_tokens& named, const http1::header& h, const config::header_ops& ops) {
+    return http1::is_hop_by_hop(h.name) || iequals(h.name, "content-length") || named.contains(h.name) ||
+           (!ops.remove.empty() && listed(ops.remove, h.name)) || (!ops.set.empty() && listed(ops.set, h.name));
 }
 
 void apply_route_additions(std::string& out, const config::header_ops& ops) {
@@ -56,6 +92,7 @@ void build_upstream_head(std::string& out, const http1::request_head& request,
         http1::append_request_line(out, request.method, request.target);
     }
 
+    const connection_tokens named(request.headers);
     std::string_view forwarded_for, forwarded_proto, forwarded_host, upgrade;
     bool has_host = false;
     std::string joined_for;
@@ -74,7 +111,7 @@ void build_upstream_head(std::string& out, const http1::request_head& request,
         if (iequals(h.name, "x-forwarded-proto")) { forwarded_proto = h.value; continue; }
         if (iequals(h.name, "x-forwarded-host")) { forwarded_host = h.value; continue; }
         if (iequals(h.name, "x-request-id") || iequals(h.name, "expect")) continue;
-        if (dropped(request.headers, h, ops)) continue;
+        if (dropped(named, h, ops)) continue;
         if (iequals(h.name, "host")) {
             if (request.absolute_form) continue;  // re-added from the authority below
             has_host = true;
@@ -117,16 +154,17 @@ void build_downstream_head(std::string& out, const http1::response_head& respons
     const auto& ops = route.response_headers;
     http1::append_status_line(out, response.status, response.reason);
     const bool bodyless = !framing.chunked && !framing.content_length;
+    const connection_tokens named(response.headers);
     for (const auto& h : response.headers) {
         if (iequals(h.name, "x-request-id")) continue;
         // HEAD and 304 responses keep the upstream's Content-Length: it describes the
         // representation, not this message's body.
-        if (bodyless && iequals(h.name, "content-length") &&
-            !http1::named_in_connection(response.headers, h.name) && !listed(ops.remove, h.name)) {
+        if (bodyless && iequals(h.name, "content-length") && !named.contains(h.name) &&
+            !listed(ops.remove, h.name)) {
             http1::append_header(out, h.name, h.value);
             continue;
         }
-        if (dropped(response.headers, h, ops)) continue;
+        if (dropped(named, h, ops)) continue;
         http1::append_header(out, h.name, h.value);
     }
     http1::append_header(out, "X-Request-Id", request_id);
@@ -141,9 +179,9 @@ void build_downstream_head(std::string& out, const http1::response_head& respons
 void build_interim_head(std::string& out, const http1::response_head& response) {
     out.clear();
     http1::append_status_line(out, response.status, response.reason);
+    const connection_tokens named(response.headers);
     for (const auto& h : response.headers)
-        if (!http1::is_hop_by_hop(h.name) && !http1::named_in_connection(response.headers, h.name))
-            http1::append_header(out, h.name, h.value);
+        if (!http1::is_hop_by_hop(h.name) && !named.contains(h.name)) http1::append_header(out, h.name, h.value);
     http1::append_head_end(out);
 }
 

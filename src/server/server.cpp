@@ -27,9 +27,13 @@ namespace {
 
 constexpr int listen_backlog = 4096;
 
+// A worker's sockets and timers are only ever touched by its own thread, so the reactor's
+// per-descriptor locking is disabled (UNSAFE_IO); the scheduler keeps its lock because the
+// main thread posts snapshots to it.
 struct worker {
     worker(std::uint32_t index, proxy::shared_state& shared)
-        : ctx(1), guard(asio::make_work_guard(ctx)), state(ctx, index, shared) {}
+        : ctx(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO), guard(asio::make_work_guard(ctx)),
+          state(ctx, index, shared) {}
     asio::io_context ctx;
     asio::executor_work_guard<asio::io_context::executor_type> guard;
     proxy::worker_context state;

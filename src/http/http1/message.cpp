@@ -61,13 +61,17 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 bool is_hop_by_hop(std::string_view name) {
-    static constexpr std::string_view names[] = {
-        "connection", "keep-alive", "proxy-connection", "te", "trailer",
-        "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization",
-    };
-    for (auto n : names)
-        if (iequals(name, n)) return true;
-    return false;
+    // Dispatch on length first: this runs for every field of every proxied message.
+    switch (name.size()) {
+    case 2: return iequals(name, "te");
+    case 7: return iequals(name, "trailer") || iequals(name, "upgrade");
+    case 10: return iequals(name, "connection") || iequals(name, "keep-alive");
+    case 16: return iequals(name, "proxy-connection");
+    case 17: return iequals(name, "transfer-encoding");
+    case 18: return iequals(name, "proxy-authenticate");
+    case 19: return iequals(name, "proxy-authorization");
+    default: return false;
+    }
 }
 
 bool named_in_connection(const std::vector<header>& headers, std::string_view name) {
