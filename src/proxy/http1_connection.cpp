@@ -294,13 +294,28 @@ awaitable<bool> http1_connection::read_request_head() {
     const auto& timeouts = snap_->cfg->timeouts;
     bool header_clock_started = false;
     idle_ = true;
+    // The parser works on whole heads, so a head that trickles in would be re-parsed from its
+    // start on every read: quadratic for a client sending a byte at a time. Parse only the
+    // first bytes (to reject garbage early), once the blank line that ends a head is there, or
+    // when the bytes exceed a limit (the parser then answers 414/431).
+    std::size_t scanned = 0;
+    bool parsed_once = false;
+    bool line_complete = false;
+    const auto& limits = snap_->limits;
     for (;;) {
         const std::string_view data = in_.readable();
-        if (!data.empty()) {
+        const std::size_t from = scanned > 3 ? scanned - 3 : 0;
+        const bool head_complete = data.find("\r\n\r\n", from) != std::string_view::npos;
+        line_complete = line_complete || data.find("\r\n", from) != std::string_view::npos;
+        scanned = data.size();
+        const bool over_limit = data.size() > limits.max_header_bytes ||
+                                (!line_complete && data.size() > limits.max_request_line);
+        if (!data.empty() && (!parsed_once || head_complete || over_limit)) {
             if (idle_) {
                 idle_ = false;
                 record_.start = steady_clock::now();
             }
+            parsed_once = true;
             request_.clear();
             const auto outcome = http1::parse_request(data, snap_->limits, request_);
             if (outcome.status == http1::parse_status::done) {
