@@ -32,6 +32,38 @@ bool is_h2c(const http1::request_head& request) {
     return false;
 }
 
+struct chunked_scan {
+    std::size_t consumed = 0;     // bytes the decoder took: relayed verbatim
+    std::uint64_t data_bytes = 0;  // payload among them
+    bool done = false;            // the message's last chunk and trailers are in
+    bool error = false;
+};
+
+// Feeds buffered chunked bytes to the decoder until it needs more input, finishes or fails.
+// The framing is checked strictly, so relaying exactly the consumed bytes unchanged cannot
+// smuggle a second message.
+chunked_scan scan_chunked(http1::chunked_decoder& decoder, std::string_view data) {
+    chunked_scan scan;
+    while (scan.consumed < data.size()) {
+        std::size_t consumed = 0;
+        std::string_view chunk;
+        const auto status = decoder.decode(data.substr(scan.consumed), consumed, chunk);
+        scan.consumed += consumed;
+        if (status == http1::chunked_decoder::status::data) {
+            scan.data_bytes += chunk.size();
+        } else if (status == http1::chunked_decoder::status::done) {
+            scan.done = true;
+            break;
+        } else if (status == http1::chunked_decoder::status::error) {
+            scan.error = true;
+            break;
+        } else {
+            break;
+        }
+    }
+    return scan;
+}
+
 // Clears the connection's deadline on every exit path, before the upstream socket it may
 // point at is destroyed.
 struct deadline_guard {
@@ -231,40 +263,26 @@ awaitable<bool> upstream_exchange::send_chunked_body() {
     http1::chunked_decoder decoder;
     std::uint64_t body_bytes = 0;
     for (;;) {
-        // Validate and measure what is buffered, then forward those exact bytes: the framing
-        // was checked strictly, so relaying it unchanged cannot smuggle a second request.
         const std::string_view data = in.readable();
-        std::size_t offset = 0;
-        bool done = false;
-        while (offset < data.size() && !done) {
-            std::size_t consumed = 0;
-            std::string_view chunk;
-            const auto status = decoder.decode(data.substr(offset), consumed, chunk);
-            offset += consumed;
-            if (status == http1::chunked_decoder::status::data) {
-                body_bytes += chunk.size();
-                if (body_bytes > snap_.max_body) {
-                    co_await fail(413, local_reply_reason::body_too_large);
-                    co_return false;
-                }
-            } else if (status == http1::chunked_decoder::status::done) {
-                done = true;
-            } else if (status == http1::chunked_decoder::status::error) {
-                co_await fail(400, local_reply_reason::bad_request);
-                co_return false;
-            } else {
-                break;
-            }
+        const chunked_scan scan = scan_chunked(decoder, data);
+        body_bytes += scan.data_bytes;
+        if (scan.error) {
+            co_await fail(400, local_reply_reason::bad_request);
+            co_return false;
         }
-        if (offset > 0) {
+        if (body_bytes > snap_.max_body) {
+            co_await fail(413, local_reply_reason::body_too_large);
+            co_return false;
+        }
+        if (scan.consumed > 0) {
             body_started_ = true;
-            if (!co_await write_upstream(data.substr(0, offset))) {
+            if (!co_await write_upstream(data.substr(0, scan.consumed))) {
                 co_await upstream_failed();
                 co_return false;
             }
-            in.consume(offset);
+            in.consume(scan.consumed);
         }
-        if (done) co_return true;
+        if (scan.done) co_return true;
         down_.set_deadline(timeout_kind::client_body_idle, snap_.cfg->timeouts.client_body_idle);
         boost::system::error_code ec;
         if (co_await down_.read_some(ec) == 0) {
@@ -390,44 +408,43 @@ awaitable<bool> upstream_exchange::relay_response_body() {
         co_return true;
     }
 
-    case mode::chunked_relay:
-    case mode::chunked_decode: {
+    case mode::chunked_relay: {
         http1::chunked_decoder decoder;
-        bool head_sent = false;
+        std::string_view pending_head = head;  // goes out with the first body bytes
         for (;;) {
             const std::string_view data = buffer.readable();
-            std::size_t offset = 0;
-            bool done = false;
-            while (offset < data.size() && !done) {
-                std::size_t consumed = 0;
-                std::string_view chunk;
-                const auto status = decoder.decode(data.substr(offset), consumed, chunk);
-                offset += consumed;
-                if (status == http1::chunked_decoder::status::done) {
-                    done = true;
-                } else if (status == http1::chunked_decoder::status::error) {
-                    down_.worker().metrics.upstream_bad_responses.inc();
-                    co_return false;
-                } else if (status == http1::chunked_decoder::status::need_more) {
-                    break;
-                } else if (m == mode::chunked_decode && !chunk.empty()) {
-                    if (!co_await write_downstream(head_sent ? std::string_view() : std::string_view(head), chunk))
-                        co_return false;
-                    head_sent = true;
-                }
+            const chunked_scan scan = scan_chunked(decoder, data);
+            if (scan.error) {
+                down_.worker().metrics.upstream_bad_responses.inc();
+                co_return false;
             }
-            if (m == mode::chunked_relay && (offset > 0 || !head_sent)) {
-                if (!co_await write_downstream(head_sent ? std::string_view() : std::string_view(head),
-                                               data.substr(0, offset)))
-                    co_return false;
-                head_sent = true;
+            if (scan.consumed > 0 || scan.done) {
+                if (!co_await write_downstream(pending_head, data.substr(0, scan.consumed))) co_return false;
+                pending_head = {};
             }
-            buffer.consume(offset);
-            if (done) {
-                if (!head_sent && !co_await write_downstream(head)) co_return false;
-                co_return true;
-            }
+            buffer.consume(scan.consumed);
+            if (scan.done) co_return true;
             if (co_await read_upstream(ec) == 0) co_return false;
+        }
+    }
+
+    case mode::chunked_decode: {
+        // HTTP/1.0 client: only the payload goes out, the end is marked by closing.
+        http1::chunked_decoder decoder;
+        if (!co_await write_downstream(head)) co_return false;
+        for (;;) {
+            std::size_t consumed = 0;
+            std::string_view chunk;
+            const auto status = decoder.decode(buffer.readable(), consumed, chunk);
+            if (status == http1::chunked_decoder::status::error) {
+                down_.worker().metrics.upstream_bad_responses.inc();
+                co_return false;
+            }
+            if (!chunk.empty() && !co_await write_downstream(chunk)) co_return false;
+            buffer.consume(consumed);
+            if (status == http1::chunked_decoder::status::done) co_return true;
+            if (status == http1::chunked_decoder::status::need_more && co_await read_upstream(ec) == 0)
+                co_return false;
         }
     }
 

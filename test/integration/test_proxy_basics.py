@@ -45,7 +45,7 @@ routes {
     }
     route "upgrades" { match { path-prefix "/ws/" }; upstream "a"; allow-upgrade #true }
     route "default" {
-        match { path-prefix "/demo/" "/echo" "/headers" "/bytes/" "/response-headers" "/sink" }
+        match { path-prefix "/demo/" "/echo" "/headers" "/bytes/" "/chunked/" "/response-headers" "/sink" }
         upstream "a"
         response-headers { set "X-Route" "default" }
     }
@@ -146,6 +146,18 @@ class ProxyBasicsTest(IntegrationTest):
         self.assertEqual(r.status, 200, "HTTP/1.0 request without Host: %r" % r)
         view = r.json()
         self.assertEqual(len(self.seen(view, "Host")), 1, view["headers"])
+        self.assertEqual(reader.read_until_eof(5), b"")
+
+    def test_http10_client_gets_chunked_body_decoded(self):
+        # An HTTP/1.0 client cannot read chunked: the payload is sent as is, ended by close.
+        s = connect(self.port)
+        self.addCleanup(s.close)
+        s.sendall(b"GET /chunked/100000 HTTP/1.0\r\nHost: old.test\r\n\r\n")
+        reader = ResponseReader(s, 10)
+        r = reader.read_response()
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.header("Transfer-Encoding"))
+        self.assertEqual(len(r.body), 100000)
         self.assertEqual(reader.read_until_eof(5), b"")
 
     def test_http10_client_with_host(self):
