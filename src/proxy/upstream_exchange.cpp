@@ -87,7 +87,12 @@ awaitable<void> upstream_exchange::run() {
     record.upstream_endpoint = endpoint.key;
 
     upgrade_ = route_.allow_upgrade && request.has_upgrade && !is_h2c(request);
-    forward_context ctx{record.id(), down_.peer_text(), down_.peer_trusted(), "http", upgrade_};
+    forward_context ctx;
+    ctx.request_id = record.id();
+    ctx.peer = down_.peer_text();
+    ctx.peer_trusted = down_.peer_trusted();
+    ctx.scheme = "http";
+    ctx.upgrade = upgrade_;
     if (down_.route_path().data() != request.path.data()) ctx.path = down_.route_path();
     ctx.default_host = endpoint.key;
     build_upstream_head(down_.upstream_head(), request, route_, ctx);

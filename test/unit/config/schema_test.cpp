@@ -47,10 +47,14 @@ TEST(Schema, EveryNodeIsWellFormed) {
             EXPECT_EQ(s->args.size(), 1u);
             EXPECT_FALSE(s->required) << "a required key cannot have a default";
         }
-        if (s->restart) EXPECT_NE(s->differs, nullptr);
+        if (s->restart) {
+            EXPECT_NE(s->differs, nullptr);
+        }
         for (const auto& a : s->args) {
             EXPECT_FALSE(a.label.empty());
-            if (a.kind == schema::value_kind::enumeration) EXPECT_FALSE(a.choices.empty());
+            if (a.kind == schema::value_kind::enumeration) {
+                EXPECT_FALSE(a.choices.empty());
+            }
         }
         std::set<std::string_view> names;
         for (const auto& c : s->children) EXPECT_TRUE(names.insert(c.name).second) << "declared twice: " << c.name;

@@ -20,7 +20,7 @@ std::string upstream_head(const std::string& request, const config::route_config
                           bool trusted = false) {
     parsed p(request);
     std::string out;
-    build_upstream_head(out, p.head, route, {"rid", "10.0.0.9", trusted, "http", false});
+    build_upstream_head(out, p.head, route, {"rid", "10.0.0.9", trusted, "http", false, {}, {}});
     return out;
 }
 
@@ -88,7 +88,7 @@ TEST(Forwarding, AbsoluteFormBecomesOriginForm) {
 TEST(Forwarding, Http10WithoutHostGetsTheEndpointAsHost) {
     parsed p("GET /a HTTP/1.0\r\n\r\n");
     std::string out;
-    forward_context ctx{"rid", "10.0.0.9", false, "http", false};
+    forward_context ctx{"rid", "10.0.0.9", false, "http", false, {}, {}};
     ctx.default_host = "127.0.0.1:9000";
     build_upstream_head(out, p.head, config::route_config{}, ctx);
     EXPECT_TRUE(out.starts_with("GET /a HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n")) << out;
@@ -97,7 +97,7 @@ TEST(Forwarding, Http10WithoutHostGetsTheEndpointAsHost) {
 TEST(Forwarding, NormalisedPathReplacesTarget) {
     parsed p("GET /public/../admin?x=1 HTTP/1.1\r\nHost: h\r\n\r\n");
     std::string out;
-    forward_context ctx{"rid", "10.0.0.9", false, "http", false};
+    forward_context ctx{"rid", "10.0.0.9", false, "http", false, {}, {}};
     ctx.path = "/admin";
     build_upstream_head(out, p.head, config::route_config{}, ctx);
     EXPECT_TRUE(out.starts_with("GET /admin?x=1 HTTP/1.1\r\n")) << out;
