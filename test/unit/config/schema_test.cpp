@@ -74,7 +74,9 @@ TEST(Reference, DocumentsEveryNode) {
         SCOPED_TRACE(path);
         EXPECT_NE(md.find("`" + std::string(s->name) + "`"), std::string::npos);
         EXPECT_NE(md.find(std::string(s->doc.substr(0, 30))), std::string::npos);
-        if (s->block) EXPECT_NE(md.find("## `" + path + "`"), std::string::npos);
+        if (s->block) {
+            EXPECT_NE(md.find("## `" + path + "`"), std::string::npos);
+        }
     }
     EXPECT_NE(md.find("| `graceful-shutdown` | `duration`: duration"), std::string::npos);
     EXPECT_NE(md.find("| `\"30s\"` |"), std::string::npos);
