@@ -23,6 +23,9 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// Where a connection's input buffer starts: a typical request head fits.
+constexpr std::size_t initial_input = 8 * 1024;
+
 // Room for the largest allowed head plus body reads of a useful size.
 std::size_t input_capacity(const snapshot& snap) {
     return std::max<std::size_t>(64 * 1024, snap.limits.max_header_bytes + 16 * 1024);
@@ -93,7 +96,7 @@ void append_field(std::string& out, std::string_view key, std::string_view value
 http1_connection::http1_connection(worker_context& worker, tcp::socket socket,
                                    std::string listener_key)
     : worker_(worker), socket_(std::move(socket)), listener_key_(std::move(listener_key)),
-      snap_(worker.current()), in_(input_capacity(*snap_)), timer_(worker.io()) {
+      snap_(worker.current()), in_(initial_input, input_capacity(*snap_)), timer_(worker.io()) {
     worker_.add(this);
 }
 
@@ -333,6 +336,7 @@ awaitable<bool> http1_connection::read_request_head() {
         }
         if (idle_) {
             if (!keep_alive_) co_return false;  // draining: no new request on this connection
+            in_.shrink();  // an idle connection keeps only the initial buffer
             // The first request gets the header timeout from accept; later ones may idle.
             set_deadline(requests_ == 0 ? timeout_kind::client_header : timeout_kind::keepalive_idle,
                          requests_ == 0 ? timeouts.client_header : timeouts.keepalive_idle);
