@@ -1,8 +1,6 @@
 #include "proxy/http1_connection.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
@@ -96,11 +94,12 @@ void append_field(std::string& out, std::string_view key, std::string_view value
 http1_connection::http1_connection(worker_context& worker, tcp::socket socket,
                                    std::string listener_key)
     : worker_(worker), socket_(std::move(socket)), listener_key_(std::move(listener_key)),
-      snap_(worker.current()), in_(initial_input, input_capacity(*snap_)), timer_(worker.io()) {
+      snap_(worker.current()), in_(initial_input, input_capacity(*snap_)) {
     worker_.add(this);
 }
 
 http1_connection::~http1_connection() {
+    worker_.cancel_deadline(deadline_);
     worker_.remove(this);
     worker_.release();
 }
@@ -125,37 +124,25 @@ void http1_connection::abort() {
 
 void http1_connection::set_deadline(timeout_kind kind, std::chrono::milliseconds after,
                                     tcp::socket* upstream) {
-    const auto deadline = steady_clock::now() + after;
-    const bool earlier = deadline < deadline_;
-    deadline_ = deadline;
     deadline_kind_ = kind;
     deadline_upstream_ = upstream;
     expired_ = false;
-    // The watchdog sleeps until the old deadline; wake it only if it would now be late.
-    if (earlier) timer_.cancel();
+    worker_.schedule_deadline(deadline_, steady_clock::now() + after);
 }
 
 void http1_connection::clear_deadline() {
-    deadline_ = steady_clock::time_point::max();
+    worker_.cancel_deadline(deadline_);
     deadline_upstream_ = nullptr;
 }
 
-awaitable<void> http1_connection::watchdog() {
-    auto self = shared_from_this();
-    while (!closed_) {
-        timer_.expires_at(deadline_);
-        co_await timer_.async_wait(use_tuple);
-        if (closed_) break;
-        if (steady_clock::now() >= deadline_) {
-            expired_ = true;
-            expired_kind_ = deadline_kind_;
-            worker_.metrics.count_timeout(deadline_kind_);
-            deadline_ = steady_clock::time_point::max();
-            boost::system::error_code ignored;
-            socket_.cancel(ignored);
-            if (deadline_upstream_) deadline_upstream_->cancel(ignored);
-        }
-    }
+void http1_connection::on_deadline() {
+    // The operation in progress sees operation_aborted; expired() tells it why.
+    expired_ = true;
+    expired_kind_ = deadline_kind_;
+    worker_.metrics.count_timeout(deadline_kind_);
+    boost::system::error_code ignored;
+    socket_.cancel(ignored);
+    if (deadline_upstream_) deadline_upstream_->cancel(ignored);
 }
 
 awaitable<std::size_t> http1_connection::read_some(boost::system::error_code& ec) {
@@ -385,8 +372,6 @@ awaitable<void> http1_connection::run() {
 
     if (!refresh_snapshot()) co_return;  // listener removed by a reload after accept
 
-    asio::co_spawn(socket_.get_executor(), [self]() { return self->watchdog(); }, asio::detached);
-
     bool ok = true;
     if (listener_->proxy_protocol) ok = co_await read_proxy_header();
     if (ok) {
@@ -404,8 +389,7 @@ awaitable<void> http1_connection::run() {
         }
         if (!expired() && socket_.is_open()) co_await lingering_close();
     }
-    closed_ = true;
-    timer_.cancel();
+    clear_deadline();
     socket_.close(ec);
 }
 

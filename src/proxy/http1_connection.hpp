@@ -1,6 +1,6 @@
 // One downstream HTTP/1.1 connection: reads requests, runs each through the request
 // pipeline (pipeline.cpp), writes responses strictly in order. Owns the socket, the read
-// buffer and the connection's single deadline timer.
+// buffer and the connection's deadline (an entry in the worker's deadline wheel).
 #pragma once
 
 #include <chrono>
@@ -10,7 +10,6 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "common/byte_buffer.hpp"
 #include "http/http1/message.hpp"
@@ -96,7 +95,7 @@ private:
     awaitable<bool> read_proxy_header();
     // accept_request phase: true when `request_` holds a parsed head.
     awaitable<bool> read_request_head();
-    awaitable<void> watchdog();
+    void on_deadline();
     awaitable<void> lingering_close();
     void begin_record();
     void finish_record();
@@ -121,11 +120,14 @@ private:
     bool peer_trusted_ = false;
     bool keep_alive_ = true;
     bool idle_ = true;  // between requests, no byte of the next one received
-    bool closed_ = false;
     std::uint64_t requests_ = 0;
 
-    boost::asio::steady_timer timer_;
-    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+    struct deadline_entry final : runtime::deadline_wheel::entry {
+        explicit deadline_entry(http1_connection& c) : conn(c) {}
+        void expire() override { conn.on_deadline(); }
+        http1_connection& conn;
+    };
+    deadline_entry deadline_{*this};
     observability::timeout_kind deadline_kind_{};
     tcp::socket* deadline_upstream_ = nullptr;
     bool expired_ = false;

@@ -34,7 +34,8 @@ void id_generator::next(char out[32]) {
 
 worker_context::worker_context(boost::asio::io_context& ctx, std::uint32_t index,
                                shared_state& shared_state)
-    : pool(ctx), shared(shared_state), ctx_(ctx), index_(index), housekeeping_(ctx) {
+    : pool(ctx), shared(shared_state), ctx_(ctx), index_(index), housekeeping_(ctx),
+      deadline_timer_(ctx) {
     schedule_housekeeping();
 }
 
@@ -101,7 +102,34 @@ void worker_context::shutdown() {
     shut_down_ = true;
     pool.clear();
     housekeeping_.cancel();
+    deadline_timer_.cancel();
     flush_log();
+}
+
+void worker_context::schedule_deadline(runtime::deadline_wheel::entry& e,
+                                       std::chrono::steady_clock::time_point at) {
+    deadlines_.schedule(e, at);
+    if (!deadline_timer_armed_ && !shut_down_) {
+        deadline_timer_armed_ = true;
+        tick_deadlines();
+    }
+}
+
+void worker_context::tick_deadlines() {
+    // Ticks at the wheel's resolution while any deadline is pending, then sleeps.
+    deadline_timer_.expires_after(deadlines_.resolution());
+    deadline_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec || shut_down_) {
+            deadline_timer_armed_ = false;
+            return;
+        }
+        deadlines_.advance(std::chrono::steady_clock::now());
+        if (deadlines_.size() == 0) {
+            deadline_timer_armed_ = false;
+            return;
+        }
+        tick_deadlines();
+    });
 }
 
 std::uint32_t worker_context::next_round_robin(std::size_t upstream_index) {

@@ -15,6 +15,7 @@
 
 #include "observability/metrics.hpp"
 #include "proxy/snapshot.hpp"
+#include "runtime/deadline_wheel.hpp"
 #include "upstream/connection_pool.hpp"
 
 namespace sentinel::proxy {
@@ -81,6 +82,10 @@ public:
 
     std::uint32_t next_round_robin(std::size_t upstream_index);
 
+    // Connection deadlines: one wheel and one timer per worker (see runtime/deadline_wheel.hpp).
+    void schedule_deadline(runtime::deadline_wheel::entry& e, std::chrono::steady_clock::time_point at);
+    void cancel_deadline(runtime::deadline_wheel::entry& e) { deadlines_.cancel(e); }
+
     // Appends a finished access-log line; batches are flushed at 32 KiB or every 100 ms.
     std::string& log_buffer() { return log_batch_; }
     void log_line_done();
@@ -93,6 +98,7 @@ public:
 
 private:
     void schedule_housekeeping();
+    void tick_deadlines();
 
     boost::asio::io_context& ctx_;
     std::uint32_t index_;
@@ -105,6 +111,9 @@ private:
     std::string log_batch_;
     std::shared_ptr<observability::access_log> log_target_;  // where log_batch_ goes
     boost::asio::steady_timer housekeeping_;
+    runtime::deadline_wheel deadlines_;
+    boost::asio::steady_timer deadline_timer_;
+    bool deadline_timer_armed_ = false;
 };
 
 }  // namespace sentinel::proxy
