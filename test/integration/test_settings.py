@@ -3,6 +3,7 @@ is accepted but ignored is the bug class we exist to prevent): admin bearer-toke
 pool max-idle and idle-timeout, graceful-shutdown, workers."""
 
 import signal
+import socket
 import time
 import unittest
 
@@ -92,6 +93,42 @@ upstreams { upstream "a" { endpoint "@a@" } }
         self.assertLess(elapsed, 5, "graceful-shutdown \"1s\" did not bound the drain")
         self.assertGreaterEqual(elapsed, 0.9, "the in-flight request was not given its grace")
         self.assertEqual(code, 0)
+
+    def test_upstream_connect_timeout_504(self):
+        # An endpoint whose accept queue is full: the kernel drops our SYNs, so the connect
+        # neither succeeds nor fails until upstream-connect gives up (504, counted).
+        blackhole = socket.socket()
+        self.addCleanup(blackhole.close)
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(0)
+        fillers = []
+        for _ in range(8):  # fill the (tiny) backlog; later SYNs go unanswered
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(blackhole.getsockname())
+            fillers.append(f)
+            self.addCleanup(f.close)
+        port, admin = free_port(), free_port()
+        config = render(r"""
+system { workers 1 }
+listeners { listener "p" { listen "127.0.0.1:@port@" } }
+admin { listen "127.0.0.1:@admin@" }
+timeouts { upstream-connect "300ms" }
+routes {
+    route "ok" { match { path "/healthz" }; respond 200 { body "ok\n" } }
+    route "all" { match { path-prefix "/" }; upstream "hole" }
+}
+upstreams { upstream "hole" { endpoint "127.0.0.1:@hole@" } }
+""", port=port, admin=admin, hole=blackhole.getsockname()[1])
+        s = self.sentinel(config, port, admin_port=admin)
+        t0 = time.monotonic()
+        r = http_request(port, "GET", "/x", timeout=10)
+        elapsed = time.monotonic() - t0
+        self.assertLocalReply(r, 504)
+        self.assertGreaterEqual(elapsed, 0.29)
+        self.assertLess(elapsed, 2.0)
+        self.assertEqual(s.metric("sentinel_timeouts_total", kind="upstream_connect"), 1)
+        self.assertEqual(s.metric("sentinel_local_replies_total", reason="upstream_connect_timeout"), 1)
 
     def test_workers_setting(self):
         port, admin = free_port(), free_port()
