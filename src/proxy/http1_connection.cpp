@@ -99,7 +99,6 @@ http1_connection::http1_connection(worker_context& worker, tcp::socket socket,
 }
 
 http1_connection::~http1_connection() {
-    worker_.cancel_deadline(deadline_);
     worker_.remove(this);
     worker_.release();
 }
@@ -222,8 +221,12 @@ void http1_connection::finish_record() {
     auto& m = worker_.metrics;
     m.count_status(record_.status);
     m.request_duration.observe(elapsed);
-    if (!snap_->access_log) return;
+    if (snap_->access_log) append_access_log(elapsed);
+    // Bytes already read past this request (pipelining) belong to the next one.
+    record_.bytes_received = in_.size();
+}
 
+void http1_connection::append_access_log(std::chrono::microseconds elapsed) {
     std::string& line = worker_.log_buffer();
     line += "{\"ts\":\"";
     append_timestamp(line);

@@ -99,6 +99,7 @@ private:
     awaitable<void> lingering_close();
     void begin_record();
     void finish_record();
+    void append_access_log(std::chrono::microseconds elapsed);
     void ensure_request_id();
 
     worker_context& worker_;

@@ -7,6 +7,7 @@ deadline_wheel::deadline_wheel(std::chrono::milliseconds resolution, std::size_t
     : resolution_(resolution), epoch_(epoch), slots_(slots, nullptr) {}
 
 deadline_wheel::~deadline_wheel() {
+    // Entries that outlive the wheel must not point at it.
     for (auto*& head : slots_)
         while (head != nullptr) unlink(*head);
 }

@@ -19,7 +19,10 @@ public:
 
     class entry {
     public:
-        virtual ~entry() = default;
+        // Unlinks itself, so an entry may be destroyed while scheduled.
+        virtual ~entry() {
+            if (wheel_ != nullptr) wheel_->unlink(*this);
+        }
         bool scheduled() const { return wheel_ != nullptr; }
 
     protected:

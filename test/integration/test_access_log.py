@@ -97,6 +97,21 @@ class AccessLogTest(IntegrationTest):
         self.assertEqual(notfound["status"], 404)
         self.assertEqual(notfound["path"], "/status/404")
 
+    def test_byte_counts_are_per_request_on_keep_alive(self):
+        self.start(with_log=True)
+        s = connect(self.port)
+        self.addCleanup(s.close)
+        reader = ResponseReader(s, 10)
+        head = b"GET /demo/ka HTTP/1.1\r\nHost: t\r\n\r\n"
+        responses = []
+        for _ in range(3):
+            s.sendall(head)
+            responses.append(reader.read_response())
+        for r in responses:
+            e = self.wait_entry(r)
+            self.assertEqual(e["bytes_received"], len(head), e)
+            self.assertEqual(e["bytes_sent"], len(r.raw_head) + len(r.body), e)
+
     def test_slow_request_duration(self):
         self.start(with_log=True)
         r = http_request(self.port, "GET", "/slow?delay=0.15")

@@ -1,6 +1,7 @@
 #include "runtime/deadline_wheel.hpp"
 
 #include <functional>
+#include <memory>
 
 #include <gtest/gtest.h>
 
@@ -86,6 +87,19 @@ TEST(DeadlineWheel, CancelAndRescheduleFromExpire) {
     wheel.advance(t0 + 50ms);
     EXPECT_EQ(a.fired + b.fired + c.fired, 1);
     EXPECT_EQ(wheel.size(), c.fired ? 2u : 1u);
+}
+
+TEST(DeadlineWheel, EntryAndWheelMayDieInEitherOrder) {
+    auto wheel = std::make_unique<deadline_wheel>(10ms, 16, t0);
+    {
+        probe gone;
+        wheel->schedule(gone, t0 + 1s);
+    }  // destroyed while scheduled: unlinked
+    EXPECT_EQ(wheel->size(), 0u);
+    probe outlives;
+    wheel->schedule(outlives, t0 + 1s);
+    wheel.reset();  // the wheel goes first
+    EXPECT_FALSE(outlives.scheduled());
 }
 
 TEST(DeadlineWheel, ManyEntriesLongGap) {
