@@ -119,7 +119,6 @@ struct server::impl {
     std::vector<std::int64_t> stamps;
     bool shutting_down = false;
     bool ready = false;
-    int exit_code = 0;
 
     bool apply(std::shared_ptr<const config::config> cfg, std::vector<std::string>& errors);
     void start_workers(std::uint32_t count);
@@ -352,7 +351,7 @@ int server::run() {
     s.main.run();
     s.stop_workers();
     spdlog::info("sentinel stopped");
-    return s.exit_code;
+    return 0;
 }
 
 }  // namespace sentinel::server
