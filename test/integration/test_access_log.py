@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import unittest
 
 from harness import (IntegrationTest, ResponseReader, closed_port, connect, free_port,
@@ -111,6 +112,24 @@ class AccessLogTest(IntegrationTest):
             e = self.wait_entry(r)
             self.assertEqual(e["bytes_received"], len(head), e)
             self.assertEqual(e["bytes_sent"], len(r.raw_head) + len(r.body), e)
+
+    def test_sigusr1_reopens_the_log(self):
+        s = self.start(with_log=True)
+        first = http_request(self.port, "GET", "/demo/before")
+        self.wait_entry(first)
+        rotated = self.log_path + ".1"
+        os.rename(self.log_path, rotated)  # what logrotate does
+        s.signal(signal.SIGUSR1)
+        # Lines may still go to the renamed file until the writer has reopened: poll until a
+        # request's line lands in a new file at the configured path.
+        def reopened():
+            r = http_request(self.port, "GET", "/demo/after")
+            return os.path.exists(self.log_path)
+        wait_until(reopened, 10, interval=0.1, what="a new access log file after SIGUSR1")
+        after = http_request(self.port, "GET", "/demo/after-reopen")
+        self.wait_entry(after)
+        with open(rotated) as f:
+            self.assertIn(first.header("X-Request-Id"), f.read())
 
     def test_slow_request_duration(self):
         self.start(with_log=True)
