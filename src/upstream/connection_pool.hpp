@@ -24,8 +24,10 @@
 namespace sentinel::upstream {
 
 struct pooled_connection {
-    pooled_connection(boost::asio::io_context& ctx, std::size_t buffer_capacity)
-        : socket(ctx), buffer(buffer_capacity) {}
+    // The buffer starts at 16 KiB (a response head and a small body) and grows up to
+    // `max_buffer` when reads fill it (large bodies, tunnels).
+    pooled_connection(boost::asio::io_context& ctx, std::size_t max_buffer)
+        : socket(ctx), buffer(16 * 1024, max_buffer) {}
     boost::asio::ip::tcp::socket socket;
     byte_buffer buffer;  // response bytes; empty whenever the connection is idle
     std::string key;
