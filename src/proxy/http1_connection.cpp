@@ -170,18 +170,36 @@ awaitable<bool> http1_connection::write(std::string_view data, std::string_view 
 awaitable<void> http1_connection::send_local_reply(int status, local_reply_reason reason, bool close) {
     worker_.metrics.count_local(reason);
     if (close) keep_alive_ = false;
-    record_.status = status;
     const std::string_view phrase = http1::reason_phrase(status);
+    char body[64];
+    const auto size = fmt::format_to_n(body, sizeof body, "{} {}\n", status, phrase).size;
+    co_await send_response(status, "text/plain; charset=utf-8", std::string_view(body, size));
+}
+
+awaitable<void> http1_connection::send_response(int status, std::string_view content_type,
+                                                std::string_view body,
+                                                const std::vector<config::header_value>& headers,
+                                                const config::header_ops* route_ops, bool head_only) {
+    record_.status = status;
     out_.clear();
     http1::append_status_line(out_, status);
-    http1::append_header(out_, "Content-Type", "text/plain; charset=utf-8");
+    bool has_type = false;
+    for (const auto& h : headers) {
+        has_type = has_type || http1::iequals(h.name, "content-type");
+        http1::append_header(out_, h.name, h.value);
+    }
+    if (!has_type) http1::append_header(out_, "Content-Type", content_type);
+    if (route_ops != nullptr) {
+        for (const auto& h : route_ops->set) http1::append_header(out_, h.name, h.value);
+        for (const auto& h : route_ops->add) http1::append_header(out_, h.name, h.value);
+    }
     char length[24];
-    const auto body_size = fmt::format_to_n(length, sizeof length, "{}", 5 + phrase.size()).size;
-    http1::append_header(out_, "Content-Length", std::string_view(length, body_size));
+    const auto length_size = fmt::format_to_n(length, sizeof length, "{}", body.size()).size;
+    http1::append_header(out_, "Content-Length", std::string_view(length, length_size));
     http1::append_header(out_, "X-Request-Id", record_.id());
     if (!keep_alive_) http1::append_header(out_, "Connection", "close");
     http1::append_head_end(out_);
-    fmt::format_to(std::back_inserter(out_), "{} {}\n", status, phrase);
+    if (!head_only) out_.append(body);
     set_deadline(timeout_kind::client_body_idle, snap_->cfg->timeouts.client_body_idle);
     if (!co_await write(out_)) keep_alive_ = false;
     clear_deadline();

@@ -87,6 +87,13 @@ public:
     // marks the connection to end after it (lingering close happens in run()).
     awaitable<void> send_local_reply(int status, observability::local_reply_reason reason,
                                      bool close);
+    // Any locally generated response: `headers` first (a Content-Type among them replaces
+    // `content_type`), then the route's set/add operations, Content-Length, X-Request-Id,
+    // and Connection: close when the connection will end. Counts nothing: callers do.
+    awaitable<void> send_response(int status, std::string_view content_type, std::string_view body,
+                                  const std::vector<config::header_value>& headers = {},
+                                  const config::header_ops* route_ops = nullptr,
+                                  bool head_only = false);
 
 private:
     // Takes the worker's newest snapshot and this connection's listener settings from it;

@@ -9,13 +9,11 @@
 //   response_filters header rewriting in forwarding.cpp     (route ops, X-Request-Id)
 //   log              http1_connection::finish_record        (metrics, access log)
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
-#include "http/http1/serializer.hpp"
 #include "proxy/http1_connection.hpp"
-#include "router/path.hpp"
 #include "proxy/status_page.hpp"
 #include "proxy/upstream_exchange.hpp"
+#include "router/path.hpp"
 
 namespace sentinel::proxy {
 
@@ -32,27 +30,8 @@ awaitable<void> send_fixed_response(http1_connection& conn, const config::route_
     // A body we will not read would be parsed as the next request: close instead.
     if (request.framing != http1::body_framing::none) conn.set_keep_alive(false);
     if (request.version_minor == 0) conn.set_keep_alive(false);
-    conn.record().status = status;
-    std::string& out = conn.scratch();
-    out.clear();
-    http1::append_status_line(out, status);
-    bool has_type = false;
-    for (const auto& h : headers) {
-        has_type = has_type || http1::iequals(h.name, "content-type");
-        http1::append_header(out, h.name, h.value);
-    }
-    if (!has_type && !content_type.empty()) http1::append_header(out, "Content-Type", content_type);
-    for (const auto& h : route.response_headers.set) http1::append_header(out, h.name, h.value);
-    for (const auto& h : route.response_headers.add) http1::append_header(out, h.name, h.value);
-    http1::append_header(out, "Content-Length", fmt::format("{}", body.size()));
-    http1::append_header(out, "X-Request-Id", conn.record().id());
-    if (!conn.keep_alive()) http1::append_header(out, "Connection", "close");
-    http1::append_head_end(out);
-    if (request.method != "HEAD") out.append(body);
-    conn.set_deadline(observability::timeout_kind::client_body_idle,
-                      conn.snap().cfg->timeouts.client_body_idle);
-    if (!co_await conn.write(out)) conn.set_keep_alive(false);
-    conn.clear_deadline();
+    co_await conn.send_response(status, content_type, body, headers, &route.response_headers,
+                                request.method == "HEAD");
     conn.input().consume(conn.head_size());
 }
 

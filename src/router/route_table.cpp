@@ -2,18 +2,13 @@
 
 #include <algorithm>
 
+#include "http/http1/message.hpp"
+
 namespace sentinel::router {
 
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
+using http1::iequals;
 
 // "*.example.com" matches "a.example.com" and "a.b.example.com", not "example.com".
 bool host_matches(std::string_view pattern, std::string_view host) {

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -29,21 +28,10 @@ bool resolve(const config::socket_address& address, sockaddr_storage& storage, s
         length = sizeof *v6;
         return true;
     }
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    addrinfo* result = nullptr;
-    const int rc = ::getaddrinfo(address.host.c_str(), nullptr, &hints, &result);
-    if (rc != 0 || result == nullptr) {
-        error = "cannot resolve listen address " + address.text + ": " + ::gai_strerror(rc);
-        return false;
-    }
-    std::memcpy(&storage, result->ai_addr, result->ai_addrlen);
-    length = result->ai_addrlen;
-    ::freeaddrinfo(result);
-    if (storage.ss_family == AF_INET) v4->sin_port = htons(address.port);
-    else v6->sin6_port = htons(address.port);
-    return true;
+    // The schema only admits IP literals for listen addresses (a name could resolve to a
+    // different address on every reload).
+    error = "listen address " + address.text + " is not an IP address";
+    return false;
 }
 
 int open_one(const sockaddr_storage& storage, socklen_t length, int backlog, std::string& error,

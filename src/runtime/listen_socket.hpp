@@ -17,8 +17,8 @@ struct listen_sockets {
     std::uint16_t port = 0;   // the bound port (resolves port 0)
 };
 
-// Opens `count` listening sockets on `address` (IPv4 or IPv6 literal, or "localhost"-style
-// name resolved once). Returns false and sets `error` on failure, closing what was opened.
+// Opens `count` listening sockets on `address` (an IPv4 or IPv6 literal). Returns false and
+// sets `error` on failure, closing what was opened.
 bool open_listen_sockets(const config::socket_address& address, std::size_t count, int backlog,
                          listen_sockets& out, std::string& error);
 
