@@ -223,14 +223,16 @@ void http1_connection::begin_record() {
     record_.route = nullptr;
     record_.upstream_endpoint.clear();
     record_.upstream_reused = false;
-    record_.method.assign(request_.method);
+    record_.method.assign(request_.method);  // the pipeline needs it after the head is gone
+    ensure_request_id();
+    // The rest is for the access log only: no copies and no header scan without one.
+    if (!snap_->access_log) return;
     record_.host.assign(request_.host);
     record_.path.assign(request_.path);
     record_.query.assign(request_.query);
     record_.user_agent.clear();
     for (const auto& h : request_.headers)
         if (http1::iequals(h.name, "user-agent")) record_.user_agent.assign(h.value);
-    ensure_request_id();
 }
 
 void http1_connection::finish_record() {

@@ -31,7 +31,8 @@ struct stream_record {
     std::uint64_t bytes_received = 0;  // request bytes read (head + body)
     const config::route_config* route = nullptr;
     std::string upstream_endpoint;     // "ip:port" of the endpoint used, empty if none
-    std::string method, host, path, query, user_agent;  // copied: the read buffer moves on
+    std::string method;  // copied: the read buffer moves on
+    std::string host, path, query, user_agent;  // filled only when there is an access log
     char request_id[128];
     std::size_t request_id_len = 0;
     bool upstream_reused = false;
