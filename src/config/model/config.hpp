@@ -80,11 +80,23 @@ struct header_ops {
     bool empty() const { return set.empty() && add.empty() && remove.empty(); }
 };
 
+// A header or query-parameter matcher. Several matchers (different names) are ANDed; the
+// values of one matcher are ORed.
+enum class value_match_kind { exact, regex, present, absent };
+struct value_matcher {
+    std::string name;  // header names compare case-insensitively, query names exactly
+    value_match_kind kind = value_match_kind::exact;
+    std::vector<std::string> values;  // exact: any of these; regex: any of these (RE2, full match)
+};
+
 struct route_match {
     std::vector<std::string> hosts;          // exact ("a.com") or wildcard ("*.a.com"); OR
     std::vector<std::string> paths;          // exact paths; OR
     std::vector<std::string> path_prefixes;  // OR
+    std::vector<std::string> path_regexes;   // RE2, must match the whole path; OR
     std::vector<std::string> methods;        // OR
+    std::vector<value_matcher> headers;      // AND across matchers
+    std::vector<value_matcher> query;        // AND across matchers
 };
 
 struct fixed_response {
@@ -95,6 +107,36 @@ struct fixed_response {
 
 enum class builtin_handler { status };
 
+// Redirect action: every part not given is taken from the request.
+struct redirect_action {
+    int status = 302;  // 301, 302, 303, 307 or 308
+    std::optional<std::string> scheme;  // "http" or "https"
+    std::optional<std::string> host;
+    std::optional<std::uint16_t> port;
+    std::optional<std::string> path;    // replaces the whole path
+    bool keep_query = true;             // append the request's query string
+};
+
+// Changes to the request before it goes upstream (path first stripped, then prefixed).
+struct rewrite_config {
+    std::optional<std::string> strip_prefix;  // removed from the path when it starts with it
+    std::optional<std::string> add_prefix;    // prepended to the (stripped) path
+    std::optional<std::string> host;          // the Host header sent upstream
+    bool empty() const { return !strip_prefix && !add_prefix && !host; }
+};
+
+enum class retry_condition : std::uint8_t { connect_failure, reset, timeout };
+
+struct retry_policy {
+    std::uint32_t attempts = 1;  // tries in total, the first included; 1 = no retries
+    std::vector<retry_condition> on;  // failure kinds that are retried
+    std::vector<int> on_status;       // response statuses that are retried
+    duration backoff = std::chrono::milliseconds(25);      // first retry waits up to this (full jitter)
+    duration backoff_max = std::chrono::milliseconds(250);  // cap of the exponential backoff
+    std::optional<duration> per_try_timeout;  // response-header timeout of each try
+    bool non_idempotent = false;     // also retry POST, PATCH, ... (only when safe to replay)
+    std::uint64_t max_body = 64 * 1024;  // larger request bodies are not buffered: no retry
+};
 struct route_config {
     std::string id;
     std::int32_t priority = 0;
@@ -103,17 +145,72 @@ struct route_config {
     std::optional<std::string> upstream;           // proxy to this upstream id
     std::optional<fixed_response> respond;          // answer locally
     std::optional<builtin_handler> builtin;         // built-in page
+    std::optional<redirect_action> redirect;        // answer with a redirect
     header_ops request_headers;
     header_ops response_headers;
     bool allow_upgrade = false;  // relay `Upgrade` (never h2c) to the upstream
+    rewrite_config rewrite;
+    retry_policy retry;
 };
 
 struct endpoint_config {
     socket_address address;
     std::uint32_t weight = 1;
+    bool backup = false;  // used only when no primary endpoint is available
 };
 
-enum class load_balancing { round_robin };
+enum class load_balancing {
+    round_robin,
+    weighted_round_robin,
+    least_connections,
+    random,
+    power_of_two_choices,
+    consistent_hash,
+    peak_ewma,
+};
+
+enum class hash_source { header, cookie, client_ip, path, query };
+struct hash_key_config {
+    hash_source source = hash_source::client_ip;
+    std::string name;  // header, cookie or query parameter name
+};
+
+struct sticky_config {
+    std::string cookie;  // cookie naming the endpoint chosen for this client
+    std::optional<duration> ttl;  // Max-Age of the cookie; none = session cookie
+};
+
+struct health_check_config {
+    enum class kind { http, tcp } type = kind::http;
+    std::string path = "/";  // http: request path
+    std::vector<int> expect_status;  // http: accepted statuses; empty = 200-399
+    std::optional<std::string> host;  // http: Host header; default = the endpoint address
+    duration interval = std::chrono::seconds(5);
+    duration timeout = std::chrono::seconds(1);
+    std::uint32_t healthy = 2;    // consecutive successes to mark an endpoint up
+    std::uint32_t unhealthy = 3;  // consecutive failures to mark it down
+    bool start_unhealthy = false;  // initial-state "unhealthy": down until `healthy` successes
+};
+
+// Passive health: endpoints failing live traffic are ejected for a growing period.
+struct outlier_config {
+    std::uint32_t consecutive_failures = 5;  // 5xx responses or connect failures in a row
+    duration base_ejection = std::chrono::seconds(30);  // × the endpoint's ejection count
+    duration max_ejection = std::chrono::minutes(5);
+    std::uint32_t max_ejected_percent = 50;  // never eject more than this share at once
+};
+
+struct circuit_breaker_config {
+    std::uint32_t failures = 5;  // consecutive failures that open the breaker
+    duration open_for = std::chrono::seconds(30);  // then half-open
+    std::uint32_t half_open_probes = 1;  // concurrent trial requests while half-open
+    std::uint32_t successes = 1;  // successful probes that close it again
+};
+
+struct retry_budget_config {
+    std::uint32_t percent = 20;   // retries in flight at most this share of requests in flight
+    std::uint32_t min_retries = 3;  // always allowed, whatever the share
+};
 
 struct pool_config {
     std::uint32_t max_idle = 64;  // idle connections kept per endpoint per worker
@@ -124,7 +221,18 @@ struct upstream_config {
     std::string id;
     std::vector<endpoint_config> endpoints;
     load_balancing balancing = load_balancing::round_robin;
+    std::optional<hash_key_config> hash_key;  // consistent-hash: where the key comes from
+    std::optional<sticky_config> sticky;
     pool_config pool;
+    duration dns_refresh = std::chrono::seconds(30);  // names are re-resolved this often
+    std::optional<health_check_config> health_check;
+    std::optional<outlier_config> outlier_detection;
+    std::optional<circuit_breaker_config> circuit_breaker;
+    retry_budget_config retry_budget;
+    std::uint32_t max_connections = 0;  // open connections to all endpoints, all workers; 0 = no cap
+    std::uint32_t max_pending = 0;      // requests waiting for a new connection; 0 = no cap
+    std::uint32_t max_in_flight = 0;    // requests in flight; 0 = no cap
+    std::optional<std::string> backup_upstream;  // used when no endpoint of this one is available
 };
 
 struct access_log_config {
