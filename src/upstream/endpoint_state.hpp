@@ -36,6 +36,9 @@ struct upstream_state;
 
 struct alignas(64) endpoint_state {
     endpoint_state(std::string key, upstream_state& owner, bool start_healthy);
+    // Gives back the owner's `ejected` slot if this endpoint leaves while ejected, so the
+    // ejection cap is not eaten by endpoints that no longer exist. `owner` must outlive it.
+    ~endpoint_state();
     endpoint_state(const endpoint_state&) = delete;
     endpoint_state& operator=(const endpoint_state&) = delete;
 
@@ -51,6 +54,9 @@ struct alignas(64) endpoint_state {
     std::atomic<std::uint32_t> consecutive_failures{0};
     std::atomic<std::int64_t> ejected_until{0};  // now_ms() before this: ejected
     std::atomic<std::uint32_t> ejections{0};     // times ejected (the period grows with it)
+    // `ejections` drops by one on a success at or after this time, which then moves on by
+    // base_ejection: an endpoint that behaves again earns back short ejection periods.
+    std::atomic<std::int64_t> ejection_decay_at{0};
 
     // ---- circuit breaker.
     std::atomic<breaker_state> breaker{breaker_state::closed};
@@ -58,6 +64,9 @@ struct alignas(64) endpoint_state {
     std::atomic<std::int64_t> open_until{0};          // open → half-open at this time
     std::atomic<std::uint32_t> probes_in_flight{0};   // half-open trial requests
     std::atomic<std::uint32_t> probe_successes{0};
+    // half_open_probes, stored by acquire() when it moves the breaker to half-open, so that
+    // available() (which gets no config) can tell whether a probe slot is free.
+    std::atomic<std::uint32_t> probe_limit{1};
 
     // ---- load, for the balancers and /upstreams.
     std::atomic<std::int64_t> in_flight{0};      // requests sent here and not finished
@@ -65,7 +74,8 @@ struct alignas(64) endpoint_state {
     std::atomic<std::uint64_t> ewma_stamp_ms{0};  // when ewma_us was last updated
 
     // Whether a new request may be sent here now: healthy, not ejected, breaker not open
-    // (half-open counts as available when a probe slot is free). No side effects.
+    // (half-open counts as available when a probe slot is free; open past open_until counts
+    // as available since acquire() will move it to half-open). No side effects.
     bool available(std::int64_t now) const;
 
     // Called just before a request is sent here. Moves an expired open breaker to half-open
@@ -84,10 +94,22 @@ struct alignas(64) endpoint_state {
     // configured number of consecutive results. Returns true when `healthy` changed.
     bool record_check(bool ok, const config::health_check_config& hc);
 
-    // Peak-EWMA cost: the EWMA latency decayed towards 0 with time since the last sample,
-    // times (in_flight + 1). Lower is better. Endpoints without samples cost as little as
-    // the best measured one would, so new endpoints get traffic.
+    // Ends an ejection whose time has passed: clears ejected_until and gives back the
+    // owner's `ejected` slot (exactly once, whoever notices first). acquire() and report()
+    // call it; the health checker calls it every 100 ms so the owner's count also drops for
+    // endpoints that get no traffic. Returns true when this call ended the ejection.
+    bool sweep_ejection(std::int64_t now);
+
+    // Peak-EWMA cost: the EWMA latency (µs) decayed towards 0 with time since the last sample,
+    // times (in_flight + 1). Lower is better. An endpoint without a sample costs 0 while
+    // nothing is in flight to it, so a new endpoint gets the next request at once; with
+    // requests in flight and still no answer it costs `unmeasured_penalty` × (in_flight + 1),
+    // so it is not flooded before its first response tells us how fast it is.
     double peak_ewma_cost(std::int64_t now) const;
+    static constexpr double unmeasured_penalty = 1e9;  // µs: far above any real latency
+
+    // Time constant of the latency EWMA and of its decay while idle.
+    static constexpr std::int64_t ewma_decay_ms = 10'000;
 };
 
 // Figures of one upstream shared by all workers: the caps and the retry budget count here.
