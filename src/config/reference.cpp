@@ -49,6 +49,11 @@ std::string value_column(const node_spec& n) {
         s += "`" + std::string(n.args[i].label) + "`: " + schema::describe(n.args[i]);
     }
     if (n.variadic) s += " (one or more)";
+    for (const auto& p : n.props) {
+        s += "; property `" + std::string(p.name) + "=`: " + schema::describe(p.value);
+        if (p.default_value) s += ", default `" + literal(*p.default_value) + "`";
+        s += " — " + std::string(p.doc);
+    }
     return s;
 }
 
@@ -56,6 +61,7 @@ std::string usage(const node_spec& n) {
     std::string s = std::string(n.name);
     for (std::size_t i = 0; i < n.args.size(); ++i) s += " <" + std::string(n.args[i].label) + ">";
     if (n.variadic) s += "...";
+    for (const auto& p : n.props) s += " [" + std::string(p.name) + "=<" + std::string(p.value.label) + ">]";
     if (n.block) s += n.children_optional ? " [{ ... }]" : " { ... }";
     return s;
 }

@@ -9,6 +9,8 @@
 #include <limits>
 #include <set>
 
+#include <re2/re2.h>
+
 #include "config/values.hpp"
 
 namespace sentinel::config {
@@ -219,6 +221,30 @@ public:
                 std::any_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; }))
                 return fail("invalid method " + qt(s) + "; expected an upper-case token like \"GET\"");
             return out;
+        case value_kind::regex: {
+            RE2::Options options;
+            options.set_log_errors(false);
+            RE2 re(s, options);
+            if (!re.ok()) return fail("invalid regular expression " + qt(s) + ": " + re.error());
+            return out;
+        }
+        case value_kind::retry_condition: {
+            static constexpr std::string_view kinds[] = {"connect-failure", "reset", "timeout"};
+            for (std::size_t i = 0; i < std::size(kinds); ++i) {
+                if (s == kinds[i]) {
+                    out.num = static_cast<std::int64_t>(i);
+                    return out;
+                }
+            }
+            int status = 0;
+            const bool digits = s.size() == 3 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+            if (digits) status = std::stoi(s);
+            if (status < 400 || status > 599)
+                return fail("unknown retry condition " + qt(s) + "; expected " + expected +
+                            did_you_mean(closest_match(s, std::vector<std::string_view>(std::begin(kinds), std::end(kinds)))));
+            out.num = 1000 + status;  // statuses are stored offset by 1000, conditions as 0-2
+            return out;
+        }
         case value_kind::reference:
             if (s.empty()) return fail("expected the id of an " + std::string(spec.ref_kind) + ", found \"\"");
             ctx_.references.push_back({std::string(spec.ref_kind), s, {ctx_.file, v.pos}});
@@ -249,8 +275,14 @@ public:
             ok = false;
         }
         for (const auto& p : n.properties) {
+            const bool known = std::any_of(spec.props.begin(), spec.props.end(),
+                                           [&](const prop_spec& ps) { return ps.name == p.name; });
+            if (known) continue;
+            std::vector<std::string_view> names;
+            for (const auto& ps : spec.props) names.push_back(ps.name);
             ctx_.error(p.pos, "`" + n.name + "` has no property \"" + p.name + "\"" +
-                                  (spec.args.empty() ? "" : "; values are given as arguments"));
+                                  (spec.props.empty() ? (spec.args.empty() ? "" : "; values are given as arguments")
+                                                      : did_you_mean(closest_match(p.name, names))));
             ok = false;
         }
         std::vector<typed_value> out;
@@ -282,6 +314,19 @@ public:
             }
         }
         while (out.size() < fixed) out.push_back(placeholder(spec.args[out.size()].kind, n.pos));
+        for (const auto& ps : spec.props) {
+            const std::string name(ps.name);
+            const kdl::property* p = n.find_property(name);  // KDL: the right-most one wins
+            std::optional<typed_value> tv;
+            if (p != nullptr) tv = convert(p->val, ps.value, n.name + " " + name + "=");
+            else if (ps.default_value) tv = convert(*ps.default_value, ps.value, name);
+            if (!tv) {
+                if (p != nullptr) ok = false;
+                tv = placeholder(ps.value.kind, p != nullptr ? p->pos : n.pos);
+                tv->present = false;
+            }
+            out.push_back(std::move(*tv));
+        }
         return out;
     }
 
@@ -369,7 +414,18 @@ private:
                 walk_block(nullptr, c, c.enter(target, {}));
             } else if (!c.block && c.default_value) {
                 auto tv = convert(*c.default_value, c.args[0], c.name);
-                if (tv) c.apply(target, std::span<const typed_value>(&*tv, 1));
+                if (!tv) continue;
+                std::vector<typed_value> args{std::move(*tv)};
+                for (const auto& ps : c.props) {
+                    std::optional<typed_value> pv;
+                    if (ps.default_value) pv = convert(*ps.default_value, ps.value, ps.name);
+                    if (!pv) {
+                        pv = placeholder(ps.value.kind, args[0].pos);
+                        pv->present = false;
+                    }
+                    args.push_back(std::move(*pv));
+                }
+                c.apply(target, args);
             }
         }
     }

@@ -50,6 +50,8 @@ value_spec reference(std::string_view kind) {
 }
 value_spec output_path() { return spec(value_kind::output_path, "path"); }
 value_spec id() { return spec(value_kind::string, "id"); }
+value_spec regex() { return spec(value_kind::regex, "regex"); }
+value_spec retry_condition_v() { return spec(value_kind::retry_condition, "condition"); }
 
 kdl::value kstr(std::string_view s) {
     kdl::value v;
@@ -205,19 +207,73 @@ void finish_route(check_context& ctx, void* target, const kdl::node& node) {
     auto& r = *static_cast<route_config*>(target);
     std::vector<std::string> actions;
     for (const auto& c : node.children)
-        if ((c.name == "upstream" || c.name == "respond" || c.name == "builtin") &&
+        if ((c.name == "upstream" || c.name == "respond" || c.name == "builtin" || c.name == "redirect") &&
             std::find(actions.begin(), actions.end(), c.name) == actions.end())
             actions.push_back(c.name);  // a repeated action is reported as a duplicate key
     if (actions.empty()) {
         ctx.error(node.pos, "route \"" + r.id +
-                                "\" has no action; expected exactly one of `upstream`, `respond` or `builtin`");
+                                "\" has no action; expected exactly one of `upstream`, `respond`, `redirect` or `builtin`");
     } else if (actions.size() > 1) {
         std::string list;
         for (const auto& a : actions) list += (list.empty() ? "`" : ", `") + a + "`";
         ctx.error(node.pos, "route \"" + r.id + "\" has " + std::to_string(actions.size()) +
                                 " actions (" + list +
-                                "); expected exactly one of `upstream`, `respond` or `builtin`");
+                                "); expected exactly one of `upstream`, `respond`, `redirect` or `builtin`");
     }
+    // Settings that only make sense when proxying must not be silently ignored.
+    if (!r.upstream) {
+        for (const char* k : {"rewrite", "retry", "allow-upgrade"})
+            if (const kdl::node* c = child_named(node, k))
+                ctx.error(c->pos, "`" + std::string(k) + "` in route \"" + r.id +
+                                      "\" has no effect without `upstream`; remove it or proxy the route");
+    }
+    if (r.retry.attempts > 1 && r.retry.on.empty() && r.retry.on_status.empty())
+        r.retry.on.push_back(retry_condition::connect_failure);
+    if (r.retry.backoff_max < r.retry.backoff) {
+        if (const kdl::node* c = child_named(node, "retry"))
+            ctx.error(c->pos, "retry backoff max= must not be below the base backoff");
+    }
+}
+
+void finish_upstream(check_context& ctx, void* target, const kdl::node& node) {
+    auto& u = *static_cast<upstream_config*>(target);
+    const kdl::node* hk = child_named(node, "hash-key");
+    if (hk != nullptr && u.balancing != load_balancing::consistent_hash)
+        ctx.error(hk->pos, "`hash-key` in upstream \"" + u.id +
+                               "\" is used only with load-balancing \"consistent-hash\"");
+    if (u.hash_key) {
+        const bool named = u.hash_key->source == hash_source::header || u.hash_key->source == hash_source::cookie ||
+                           u.hash_key->source == hash_source::query;
+        if (named && u.hash_key->name.empty())
+            ctx.error(hk->pos, "`hash-key` from a header, cookie or query parameter needs name=\"...\"");
+        if (!named && !u.hash_key->name.empty())
+            ctx.error(hk->pos, "`hash-key` name= applies only to header, cookie and query sources");
+    }
+    if (u.backup_upstream && *u.backup_upstream == u.id) {
+        if (const kdl::node* b = child_named(node, "backup-upstream"))
+            ctx.error(b->pos, "upstream \"" + u.id + "\" cannot be its own backup-upstream");
+    }
+    bool primary = false;
+    for (const auto& e : u.endpoints) primary = primary || !e.backup;
+    if (!u.endpoints.empty() && !primary)
+        ctx.error(node.pos, "upstream \"" + u.id + "\" has only backup endpoints; at least one must be primary");
+}
+
+void finish_health_check(check_context& ctx, void* target, const kdl::node& node) {
+    auto& h = *static_cast<health_check_config*>(target);
+    const kdl::node* http = child_named(node, "http");
+    const kdl::node* tcp = child_named(node, "tcp");
+    if ((http != nullptr) == (tcp != nullptr && h.type == health_check_config::kind::tcp)) {
+        ctx.error(node.pos, "`health-check` needs exactly one of `http \"/path\"` or `tcp #true`");
+        return;
+    }
+    if (h.type == health_check_config::kind::tcp) {
+        for (const char* k : {"expect-status", "host"})
+            if (const kdl::node* c = child_named(node, k))
+                ctx.error(c->pos, "`" + std::string(k) + "` applies only to `http` health checks");
+    }
+    if (h.timeout > h.interval)
+        ctx.error(node.pos, "health-check timeout must not exceed its interval");
 }
 
 void finish_access_log(check_context& ctx, void* target, const kdl::node& node);
@@ -245,6 +301,40 @@ std::vector<node_spec> header_op_children() {
                           .many()
                           .with_doc("Removes every header with one of these names (case-insensitive).");
     return {set_key, add_key, remove_key};
+}
+
+template <auto Member, value_match_kind Kind>
+void push_matcher(void* target, args_view a) {
+    value_matcher m;
+    m.name = a[0].str;
+    m.kind = Kind;
+    for (std::size_t i = 1; i < a.size(); ++i) m.values.push_back(a[i].str);
+    (static_cast<route_match*>(target)->*Member).push_back(std::move(m));
+}
+
+template <auto Member>
+node_spec value_matcher_key(std::string_view name, value_match_kind kind, std::string_view doc) {
+    constexpr bool header = Member == &route_match::headers;
+    node_spec n;
+    n.name = name;
+    n.args.push_back(header ? header_name() : string("name"));
+    switch (kind) {
+    case value_match_kind::exact:
+        n.apply = &push_matcher<Member, value_match_kind::exact>;
+        n.args.push_back(header ? header_value_v() : string("value"));
+        n.variadic = true;
+        break;
+    case value_match_kind::regex:
+        n.apply = &push_matcher<Member, value_match_kind::regex>;
+        n.args.push_back(regex());
+        n.variadic = true;
+        break;
+    case value_match_kind::present: n.apply = &push_matcher<Member, value_match_kind::present>; break;
+    case value_match_kind::absent: n.apply = &push_matcher<Member, value_match_kind::absent>; break;
+    }
+    n.repeatable = true;
+    n.doc = doc;
+    return n;
 }
 
 node_spec build_root() {
@@ -353,9 +443,28 @@ node_spec build_root() {
         key("path-prefix", http_path(), set<&route_match::path_prefixes>())
             .many()
             .with_doc("Path prefixes; \"/\" matches every path."),
+        key("path-regex", regex(), set<&route_match::path_regexes>())
+            .many()
+            .with_doc("Regular expressions (RE2) that must match the whole path."),
         key("method", method(), set<&route_match::methods>())
             .many()
             .with_doc("Request methods (upper case)."),
+        value_matcher_key<&route_match::headers>("header", value_match_kind::exact,
+                          "A header with this name (case-insensitive) has one of these values exactly."),
+        value_matcher_key<&route_match::headers>("header-regex", value_match_kind::regex,
+                          "A header with this name has a value matching one of these regular expressions (RE2, whole value)."),
+        value_matcher_key<&route_match::headers>("header-present", value_match_kind::present,
+                          "A header with this name is present."),
+        value_matcher_key<&route_match::headers>("header-absent", value_match_kind::absent,
+                          "No header with this name is present."),
+        value_matcher_key<&route_match::query>("query", value_match_kind::exact,
+                          "A query parameter with this name (after percent-decoding) has one of these values exactly."),
+        value_matcher_key<&route_match::query>("query-regex", value_match_kind::regex,
+                          "A query parameter with this name has a value matching one of these regular expressions (RE2)."),
+        value_matcher_key<&route_match::query>("query-present", value_match_kind::present,
+                          "A query parameter with this name is present."),
+        value_matcher_key<&route_match::query>("query-absent", value_match_kind::absent,
+                          "No query parameter with this name is present."),
     }).implied().with_doc(
         "What a request must look like to take this route. Different matchers are ANDed; the "
         "values of one matcher are ORed. Without matchers the route matches every request.");
@@ -375,6 +484,75 @@ node_spec build_root() {
     }).arg(integer(100, 599, "status")).optional_children()
       .with_doc("Action: answer locally with this status code.");
 
+    auto redirect = block("redirect", [](void* parent, args_view a) -> void* {
+        auto& r = static_cast<route_config*>(parent)->redirect.emplace();
+        r.status = static_cast<int>(a[0].num);
+        return &r;
+    }, {
+        key("scheme", enumeration({"http", "https"}), set<&redirect_action::scheme>())
+            .def_doc("the request's")
+            .with_doc("Scheme of the target."),
+        key("host", host_pattern(), set<&redirect_action::host>())
+            .def_doc("the request's")
+            .with_doc("Host of the target (without port)."),
+        key("port", integer(1, 65535), [](void* t, args_view a) {
+            static_cast<redirect_action*>(t)->port = static_cast<std::uint16_t>(a[0].num);
+        }).def_doc("the scheme's default")
+            .with_doc("Port of the target; omitted from the Location when it is the scheme's default."),
+        key("path", http_path(), set<&redirect_action::path>())
+            .def_doc("the request's")
+            .with_doc("Path of the target."),
+        key("keep-query", boolean(), set<&redirect_action::keep_query>())
+            .def(kbool(true))
+            .with_doc("Append the request's query string to the target."),
+    }).arg(integer(301, 308, "status")).optional_children()
+      .with_doc("Action: answer with a redirect (301, 302, 303, 307 or 308) to the request's URL with the given parts replaced.");
+
+    auto rewrite = block("rewrite", &enter_member<&route_config::rewrite>, {
+        key("strip-prefix", http_path(), set<&rewrite_config::strip_prefix>())
+            .def_doc("none")
+            .with_doc("Removed from the start of the path when present (\"/api\" turns \"/api/users\" into \"/users\")."),
+        key("add-prefix", http_path(), set<&rewrite_config::add_prefix>())
+            .def_doc("none")
+            .with_doc("Prepended to the path after any strip-prefix."),
+        key("host", string("host"), set<&rewrite_config::host>())
+            .def_doc("the request's")
+            .with_doc("Host header sent upstream."),
+    }).with_doc("Changes to the request line and Host before the request goes upstream.");
+
+    auto retry = block("retry", &enter_member<&route_config::retry>, {
+        key("attempts", integer(1, 10), set<&retry_policy::attempts>())
+            .def(kint(1))
+            .with_doc("Tries in total, the first included; 1 = no retries."),
+        key("on", retry_condition_v(), [](void* t, args_view a) {
+            auto& r = *static_cast<retry_policy*>(t);
+            r.on.clear();
+            r.on_status.clear();
+            for (const auto& v : a) {
+                if (v.num >= 1000) r.on_status.push_back(static_cast<int>(v.num - 1000));
+                else r.on.push_back(static_cast<retry_condition>(v.num));
+            }
+        }).many()
+            .def_doc("\"connect-failure\"")
+            .with_doc("What is retried: `connect-failure` (refused, unreachable, connect timeout), `reset` (connection lost before a response), `timeout` (no response head within the per-try timeout), or a response status."),
+        key("backoff", duration_v(0), [](void* t, args_view a) {
+            auto& r = *static_cast<retry_policy*>(t);
+            r.backoff = duration(a[0].num);
+            r.backoff_max = a[1].present ? duration(a[1].num) : std::max(r.backoff_max, r.backoff);
+        }).prop("max", duration_v(0), "cap of the exponential growth (default 250ms)")
+            .def_doc("\"25ms\" max=\"250ms\"")
+            .with_doc("Wait before retry n: a random time up to min(max, backoff × 2^(n-1)) (full jitter)."),
+        key("per-try-timeout", duration_v(1), set<&retry_policy::per_try_timeout>())
+            .def_doc("timeouts.upstream-response-header")
+            .with_doc("Time each try may take to receive the response head."),
+        key("non-idempotent", boolean(), set<&retry_policy::non_idempotent>())
+            .def(kbool(false))
+            .with_doc("Also retry methods that are not idempotent (POST, PATCH). Only connect failures are retried for them otherwise."),
+        key("max-body", size_v(), set<&retry_policy::max_body>())
+            .def(kstr("64KiB"))
+            .with_doc("Request bodies up to this size are buffered so a retry can replay them; larger bodies are streamed and not retried once sent."),
+    }).with_doc("Retrying failed tries on another endpoint. Retries are also limited by the upstream's `retry-budget`.");
+
     auto request_headers = block("request-headers", &enter_member<&route_config::request_headers>,
                                  header_op_children())
                                .with_doc("Edits applied to the request before it is sent upstream.");
@@ -390,6 +568,7 @@ node_spec build_root() {
         key("upstream", reference("upstream"), set<&route_config::upstream>())
             .with_doc("Action: proxy the request to this upstream (by id)."),
         respond,
+        redirect,
         key("builtin", enumeration({"status"}), set<&route_config::builtin>())
             .with_doc("Action: serve a built-in page. `status` = a small status page."),
         request_headers,
@@ -397,25 +576,146 @@ node_spec build_root() {
         key("allow-upgrade", boolean(), set<&route_config::allow_upgrade>())
             .def(kbool(false))
             .with_doc("Relay `Upgrade` requests (e.g. WebSocket; never h2c) to the upstream."),
+        rewrite,
+        retry,
     }).arg(id()).repeat().ids("route").on_finish(&finish_route)
-      .with_doc("A route. The argument is its unique id. Exactly one action: `upstream`, `respond` or `builtin`.");
+      .with_doc("A route. The argument is its unique id. Exactly one action: `upstream`, `respond`, `redirect` or `builtin`.");
     auto routes = block("routes", &same, {route}).merge().implied()
                       .with_doc("Request routing: each request takes the first matching route by priority.");
 
     // ---- upstreams
+    auto health_check = block("health-check", &enter_member<&upstream_config::health_check>, {
+        key("http", http_path(), [](void* t, args_view a) {
+            auto& h = *static_cast<health_check_config*>(t);
+            h.type = health_check_config::kind::http;
+            h.path = a[0].str;
+        }).with_doc("HTTP check: GET this path; the endpoint passes when the status is expected."),
+        key("tcp", boolean(), [](void* t, args_view a) {
+            if (a[0].boolean) static_cast<health_check_config*>(t)->type = health_check_config::kind::tcp;
+        }).with_doc("TCP check: the endpoint passes when a connection opens (`tcp #true`)."),
+        key("expect-status", integer(100, 599, "status"), [](void* t, args_view a) {
+            auto& h = *static_cast<health_check_config*>(t);
+            for (const auto& v : a) h.expect_status.push_back(static_cast<int>(v.num));
+        }).many()
+            .def_doc("200-399")
+            .with_doc("HTTP statuses that pass."),
+        key("host", string("host"), set<&health_check_config::host>())
+            .def_doc("the endpoint as written")
+            .with_doc("Host header of HTTP checks."),
+        key("interval", duration_v(1), set<&health_check_config::interval>())
+            .def(kstr("5s"))
+            .with_doc("Time between two checks of one endpoint."),
+        key("timeout", duration_v(1), set<&health_check_config::timeout>())
+            .def(kstr("1s"))
+            .with_doc("A check not finished in this time fails."),
+        key("healthy", integer(1, 100), set<&health_check_config::healthy>())
+            .def(kint(2))
+            .with_doc("Consecutive passed checks that bring a down endpoint up."),
+        key("unhealthy", integer(1, 100), set<&health_check_config::unhealthy>())
+            .def(kint(3))
+            .with_doc("Consecutive failed checks that take an up endpoint down."),
+        key("initial-state", enumeration({"healthy", "unhealthy"}), [](void* t, args_view a) {
+            static_cast<health_check_config*>(t)->start_unhealthy = a[0].num == 1;
+        })
+            .def(kstr("healthy"))
+            .with_doc("State of a new endpoint before its first checks; `unhealthy` = no traffic until `healthy` checks pass."),
+    }).on_finish(&finish_health_check)
+      .with_doc("Active health checks, run off the workers; a down endpoint gets no requests.");
+
+    auto outlier = block("outlier-detection", &enter_member<&upstream_config::outlier_detection>, {
+        key("consecutive-failures", integer(1, 1000), set<&outlier_config::consecutive_failures>())
+            .def(kint(5))
+            .with_doc("5xx responses, resets, timeouts or connect failures in a row that eject an endpoint."),
+        key("base-ejection", duration_v(1), set<&outlier_config::base_ejection>())
+            .def(kstr("30s"))
+            .with_doc("Ejection time, multiplied by the number of times the endpoint was ejected."),
+        key("max-ejection", duration_v(1), set<&outlier_config::max_ejection>())
+            .def(kstr("5m"))
+            .with_doc("Longest ejection."),
+        key("max-ejected-percent", integer(1, 100), set<&outlier_config::max_ejected_percent>())
+            .def(kint(50))
+            .with_doc("Never more than this share of the endpoints ejected at once."),
+    }).optional_children()
+      .with_doc("Passive health checking from live traffic.");
+
+    auto breaker = block("circuit-breaker", &enter_member<&upstream_config::circuit_breaker>, {
+        key("failures", integer(1, 1000), set<&circuit_breaker_config::failures>())
+            .def(kint(5))
+            .with_doc("Consecutive failed requests to an endpoint that open its breaker."),
+        key("open-for", duration_v(1), set<&circuit_breaker_config::open_for>())
+            .def(kstr("30s"))
+            .with_doc("How long an open breaker refuses requests before going half-open."),
+        key("half-open-probes", integer(1, 1000), set<&circuit_breaker_config::half_open_probes>())
+            .def(kint(1))
+            .with_doc("Trial requests allowed at once while half-open."),
+        key("successes", integer(1, 1000), set<&circuit_breaker_config::successes>())
+            .def(kint(1))
+            .with_doc("Successful trial requests that close the breaker."),
+    }).optional_children()
+      .with_doc("A circuit breaker per endpoint: closed → open after `failures` → half-open after `open-for` → closed after `successes`.");
+
     auto upstream = block("upstream", &append_with_id<&config::upstreams>, {
         key("endpoint", endpoint_address(),
             [](void* t, args_view a) {
                 endpoint_config e;
                 e.address = a[0].address;
+                e.weight = static_cast<std::uint32_t>(a[1].num);
+                e.backup = a[2].boolean;
                 static_cast<upstream_config*>(t)->endpoints.push_back(std::move(e));
             })
+            .prop("weight", integer(1, 1000, "n"), "share of requests relative to the other endpoints", kint(1))
+            .prop("backup", boolean(), "used only when no primary endpoint is available", kbool(false))
             .req()
             .repeat()
-            .with_doc("A server of this upstream; repeat for several. Names are resolved when the config loads."),
-        key("load-balancing", enumeration({"round-robin"}), set<&upstream_config::balancing>())
+            .with_doc("A server of this upstream; repeat for several. A name becomes one endpoint per A/AAAA record, re-resolved every `dns-refresh`."),
+        key("load-balancing",
+            enumeration({"round-robin", "weighted-round-robin", "least-connections", "random",
+                         "power-of-two-choices", "consistent-hash", "peak-ewma"}),
+            set<&upstream_config::balancing>())
             .def(kstr("round-robin"))
-            .with_doc("How an endpoint is chosen for each request."),
+            .with_doc("How an endpoint is chosen for each request. `round-robin` ignores weights; the others use them."),
+        key("hash-key", enumeration({"header", "cookie", "client-ip", "path", "query"}, "source"),
+            [](void* t, args_view a) {
+                auto& k = static_cast<upstream_config*>(t)->hash_key.emplace();
+                k.source = static_cast<hash_source>(a[0].num);
+                if (a[1].present) k.name = a[1].str;
+            })
+            .prop("name", string("name"), "header, cookie or query parameter name")
+            .def_doc("\"client-ip\"")
+            .with_doc("consistent-hash: what a request is hashed on. A request without it is balanced at random."),
+        key("sticky-cookie", string("name"), [](void* t, args_view a) {
+            auto& s = static_cast<upstream_config*>(t)->sticky.emplace();
+            s.cookie = a[0].str;
+            if (a[1].present) s.ttl = duration(a[1].num);
+        }).prop("ttl", duration_v(1), "Max-Age of the cookie (default: a session cookie)")
+            .def_doc("none")
+            .with_doc("Sticky sessions: the first response sets this cookie to a token naming the endpoint, and later requests carrying it go to that endpoint while it is available."),
+        key("dns-refresh", duration_v(1000), set<&upstream_config::dns_refresh>())
+            .def(kstr("30s"))
+            .with_doc("How often endpoint names are resolved again; each A/AAAA record is an endpoint."),
+        health_check,
+        outlier,
+        breaker,
+        block("retry-budget", &enter_member<&upstream_config::retry_budget>, {
+            key("percent", integer(0, 100), set<&retry_budget_config::percent>())
+                .def(kint(20))
+                .with_doc("Retries in flight may be at most this share of the requests in flight."),
+            key("min-retries", integer(0, 100000), set<&retry_budget_config::min_retries>())
+                .def(kint(3))
+                .with_doc("Retries in flight always allowed, whatever the share."),
+        }).implied().with_doc("Caps retries to this upstream, so a failing upstream never gets a retry storm."),
+        key("max-connections", integer(0, 10'000'000), set<&upstream_config::max_connections>())
+            .def(kint(0))
+            .with_doc("Most connections open to this upstream (all endpoints, all workers); 0 = no cap. Over it: 503."),
+        key("max-pending", integer(0, 10'000'000), set<&upstream_config::max_pending>())
+            .def(kint(0))
+            .with_doc("Most requests waiting for a new connection to this upstream; 0 = no cap. Over it: 503."),
+        key("max-in-flight", integer(0, 10'000'000), set<&upstream_config::max_in_flight>())
+            .def(kint(0))
+            .with_doc("Most requests in flight to this upstream; 0 = no cap. Over it: 503."),
+        key("backup-upstream", reference("upstream"), set<&upstream_config::backup_upstream>())
+            .def_doc("none")
+            .with_doc("Requests go to this upstream when no endpoint (primary or backup) of this one is available. Followed once, not transitively."),
         block("pool", &enter_member<&upstream_config::pool>, {
             key("max-idle", integer(0, 100000), set<&pool_config::max_idle>())
                 .def(kint(64))
@@ -424,7 +724,7 @@ node_spec build_root() {
                 .def(kstr("60s"))
                 .with_doc("An idle pooled connection is closed after this long."),
         }).implied().with_doc("Connection reuse towards this upstream's endpoints."),
-    }).arg(id()).repeat().ids("upstream")
+    }).arg(id()).repeat().ids("upstream").on_finish(&finish_upstream)
       .with_doc("A named group of endpoints that routes proxy to. The argument is its unique id.");
     auto upstreams = block("upstreams", &same, {upstream}).merge().implied()
                          .with_doc("Upstream groups.");
@@ -489,6 +789,8 @@ std::string describe(const value_spec& v) {
     case value_kind::host_pattern: return "host (\"example.com\" or \"*.example.com\")";
     case value_kind::http_path: return "path (starting with \"/\")";
     case value_kind::method: return "method (upper-case token)";
+    case value_kind::regex: return "regular expression (RE2 syntax, matched against the whole value)";
+    case value_kind::retry_condition: return "\"connect-failure\", \"reset\", \"timeout\" or a status code 400-599 (\"503\")";
     case value_kind::reference: return "id of an " + std::string(v.ref_kind);
     case value_kind::output_path: return "\"-\" or a file path";
     }

@@ -34,6 +34,8 @@ enum class value_kind {
     host_pattern,    // "example.com" or "*.example.com"
     http_path,       // starts with '/'
     method,          // RFC 9110 token, upper case
+    regex,           // RE2 syntax, compiled at load time
+    retry_condition, // "connect-failure", "reset", "timeout" or a status code 400-599 ("503")
     reference,       // the id of another object (`ref_kind`), resolved after the walk
     output_path,     // "-" (stdout) or a file path, resolved against the declaring file
 };
@@ -56,6 +58,15 @@ struct typed_value {
     socket_address address;
     cidr network;
     kdl::position pos;
+    bool present = true;  // false: a property that was not written and has no default
+};
+
+// A property (`weight=2`): named, optional, converted like an argument.
+struct prop_spec {
+    std::string_view name;
+    value_spec value;
+    std::optional<kdl::value> default_value;
+    std::string_view doc;
 };
 
 using args_view = std::span<const typed_value>;
@@ -69,6 +80,10 @@ struct node_spec {
     std::string_view name;
     std::string_view doc;
     std::vector<value_spec> args;  // positional arguments
+    // Properties, passed to `apply`/`enter` after the positional arguments in declared order
+    // (absent ones with their default, or with `present == false`). Only on nodes without
+    // variadic arguments, so their position is fixed.
+    std::vector<prop_spec> props;
     bool variadic = false;         // the last argument repeats (one or more)
     std::optional<kdl::value> default_value;  // leaves with one argument: applied when absent
     std::string_view default_doc;  // shown in the reference when there is no default_value
@@ -90,6 +105,11 @@ struct node_spec {
     node_spec& with_doc(std::string_view d) { doc = d; return *this; }
     node_spec& arg(value_spec v) { args.push_back(std::move(v)); return *this; }
     node_spec& many() { variadic = true; return *this; }
+    node_spec& prop(std::string_view n, value_spec v, std::string_view d,
+                    std::optional<kdl::value> def = std::nullopt) {
+        props.push_back({n, std::move(v), std::move(def), d});
+        return *this;
+    }
     node_spec& def(kdl::value v) { default_value = std::move(v); return *this; }
     node_spec& def_doc(std::string_view d) { default_doc = d; return *this; }
     node_spec& req() { required = true; return *this; }

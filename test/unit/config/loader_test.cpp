@@ -221,10 +221,21 @@ TEST(Errors, UnknownNodeDeepInsideUpstream) {
     EXPECT_NE(find_error(r, "max-idel")->message.find("did you mean \"max-idle\"?"), std::string::npos);
 }
 
-TEST(Errors, WeightIsNotASetting) {
-    // Not implemented, so not accepted: a parsed-but-ignored key is the bug class we refuse.
-    auto r = load("upstreams { upstream \"u\" { endpoint \"1.2.3.4:5\" weight=2; } }");
-    EXPECT_TRUE(has_error(r, "`endpoint` has no property \"weight\"", 1, 49));
+TEST(Errors, UnknownPropertySuggests) {
+    auto r = load("upstreams { upstream \"u\" { endpoint \"1.2.3.4:5\" wieght=2; } }");
+    EXPECT_TRUE(has_error(r, "`endpoint` has no property \"wieght\"; did you mean \"weight\"?", 1, 49));
+    EXPECT_TRUE(has_error(load("upstreams { upstream \"u\" { endpoint \"1.2.3.4:5\" weight=0; } }"),
+                          "`endpoint weight=`: value 0 is out of range", 1, 56));
+}
+
+TEST(Errors, PropertiesApply) {
+    auto r = load("upstreams { upstream \"u\" { endpoint \"1.2.3.4:5\" weight=3; endpoint \"1.2.3.4:6\" backup=#true; } }");
+    ASSERT_TRUE(r.ok()) << dump(r);
+    const auto& e = r.cfg->upstreams[0].endpoints;
+    EXPECT_EQ(e[0].weight, 3u);
+    EXPECT_FALSE(e[0].backup);
+    EXPECT_EQ(e[1].weight, 1u);
+    EXPECT_TRUE(e[1].backup);
 }
 
 TEST(Errors, WrongArity) {
@@ -253,8 +264,9 @@ TEST(Errors, WrongTypes) {
 
 TEST(Errors, UnknownEnumValueSuggests) {
     auto r = load("upstreams { upstream \"api\" { endpoint \"127.0.0.1:9001\"; load-balancing \"round-robbin\"; } }");
-    EXPECT_TRUE(has_error(r, "`load-balancing`: unknown value \"round-robbin\"; expected one of \"round-robin\"; did "
-                             "you mean \"round-robin\"?",
+    EXPECT_TRUE(has_error(r, "`load-balancing`: unknown value \"round-robbin\"; expected one of \"round-robin\", \"weighted-round-robin\", "
+                             "\"least-connections\", \"random\", \"power-of-two-choices\", \"consistent-hash\", "
+                             "\"peak-ewma\"; did you mean \"round-robin\"?",
                           1, 72));
     EXPECT_TRUE(has_error(load("routes { route \"a\" { builtin \"stats\"; } }"),
                           "unknown value \"stats\"; expected one of \"status\"; did you mean \"status\"?", 1, 30));
@@ -337,7 +349,7 @@ TEST(Errors, ListenerAddressConflicts) {
 
 TEST(Errors, RouteNeedsExactlyOneAction) {
     auto none = load("routes {\n route \"a\" { match { path \"/\"; } }\n}");
-    EXPECT_TRUE(has_error(none, "route \"a\" has no action; expected exactly one of `upstream`, `respond` or `builtin`", 2, 2));
+    EXPECT_TRUE(has_error(none, "route \"a\" has no action; expected exactly one of `upstream`, `respond`, `redirect` or `builtin`", 2, 2));
     auto two = load(std::string("routes {\n route \"a\" { upstream \"api\"; respond 200; }\n}\n") + std::string(upstream_api));
     EXPECT_TRUE(has_error(two, "route \"a\" has 2 actions (`upstream`, `respond`)", 2, 2));
     auto three = load(std::string("routes { route \"a\" { upstream \"api\"; respond 200; builtin \"status\"; } }\n") +
@@ -387,7 +399,7 @@ TEST(Errors, ReportsEveryErrorNotJustTheFirst) {
     auto r = load(R"(system { workers 5000; bogus 1; }
 limits { max-body "10MB"; }
 routes { route "a" { upstream "nope"; } ; route "b" { } }
-upstreams { upstream "u" { load-balancing "random"; } }
+upstreams { upstream "u" { load-balancing "randomly"; } }
 )");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.errors.size(), 7u) << dump(r);
