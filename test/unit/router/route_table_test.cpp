@@ -2,23 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include "route_test_util.hpp"
+
 namespace sentinel::router {
 namespace {
 
-config::route_config route(std::string id, std::int32_t priority, config::route_match match) {
-    config::route_config r;
-    r.id = std::move(id);
-    r.priority = priority;
-    r.match = std::move(match);
-    r.upstream = "u";
-    return r;
-}
-
-std::string matched(const route_table& table, std::string_view method, std::string_view host,
-                    std::string_view path) {
-    const auto* r = table.match({method, host, path});
-    return r ? r->id : "<none>";
-}
+using namespace test;
 
 TEST(RouteTable, PriorityWinsOverFileOrder) {
     std::vector<config::route_config> routes{route("low", 0, {.path_prefixes = {"/"}}),
