@@ -87,8 +87,21 @@ struct alignas(64) endpoint_state {
     // probe slot), outlier detection (ejecting the endpoint when the consecutive failure
     // threshold is crossed and the upstream's ejection cap allows), and the latency EWMA
     // (on success, with `latency` = time to the response head). Null configs = feature off.
+    // Every result but success counts as a failure for both. Details:
+    // - Half-open: any report releases a probe slot (report() cannot tell whether its request
+    //   was a probe, so a request admitted while closed may free one early: at worst one
+    //   extra probe); successes close the breaker after cb->successes, any failure re-opens.
+    // - Ejection period: min(base_ejection × (ejections + 1), max_ejection). The cap allows
+    //   max_ejected_percent of endpoint_count ejected at once, rounded down but at least one
+    //   when the percent is > 0, and never all endpoints (a lone endpoint is never ejected).
+    // - A success at least base_ejection after an ejection ended takes one off `ejections`,
+    //   and so on once per further base_ejection.
     void report(std::int64_t now, attempt_result result, std::chrono::microseconds latency,
                 const config::circuit_breaker_config* cb, const config::outlier_config* od);
+
+    // A request that acquire() admitted ended without telling anything about the endpoint
+    // (the client went away, a cap refused it): gives back a half-open probe slot, if held.
+    void release(const config::circuit_breaker_config* cb);
 
     // For the health checker: records one check result and flips `healthy` after the
     // configured number of consecutive results. Returns true when `healthy` changed.
