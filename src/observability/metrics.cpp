@@ -15,8 +15,15 @@ const char* to_string(local_reply_reason reason) {
         "not_implemented", "version_not_supported", "no_route", "client_header_timeout",
         "client_body_timeout", "upstream_connect_failure", "upstream_connect_timeout",
         "upstream_response_timeout", "upstream_bad_response", "upstream_unavailable",
-        "max_connections", "fixed_response", "builtin"};
+        "max_connections", "fixed_response", "builtin", "upstream_overloaded", "redirect"};
     static_assert(std::size(names) == static_cast<std::size_t>(local_reply_reason::count_));
+    return names[static_cast<std::size_t>(reason)];
+}
+
+const char* to_string(upstream_refusal reason) {
+    static constexpr const char* names[] = {"no_available_endpoint", "max_in_flight", "max_pending",
+                                            "max_connections"};
+    static_assert(std::size(names) == static_cast<std::size_t>(upstream_refusal::count_));
     return names[static_cast<std::size_t>(reason)];
 }
 
@@ -166,6 +173,22 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p) {
     simple("sentinel_upstream_pool_connections_reused_total", "counter",
            "Requests sent on a pooled (reused) upstream connection.",
            sum(w, [](auto& m) { return m.upstream_connections_reused.value(); }));
+    simple("sentinel_upstream_retries_total", "counter",
+           "Upstream tries after the first, by a route's retry policy.",
+           sum(w, [](auto& m) { return m.upstream_retries.value(); }));
+    simple("sentinel_upstream_retry_budget_exhausted_total", "counter",
+           "Retries not made because the upstream's retry budget was used up.",
+           sum(w, [](auto& m) { return m.upstream_retry_budget_exhausted.value(); }));
+    simple("sentinel_upstream_breaker_refusals_total", "counter",
+           "Endpoint picks refused by an open or saturated half-open circuit breaker.",
+           sum(w, [](auto& m) { return m.upstream_breaker_refusals.value(); }));
+    family(out, "sentinel_upstream_refused_total", "counter",
+           "Requests answered 503 before reaching an endpoint, by reason.");
+    for (std::size_t i = 0; i < static_cast<std::size_t>(upstream_refusal::count_); ++i) {
+        const std::string label = std::string("reason=\"") + to_string(static_cast<upstream_refusal>(i)) + "\"";
+        sample(out, "sentinel_upstream_refused_total", label,
+               sum(w, [i](auto& m) { return m.upstream_refused[i].value(); }));
+    }
     simple("sentinel_upstream_stale_connection_retries_total", "counter",
            "Requests retried on a fresh connection after a reused one failed before any response byte.",
            sum(w, [](auto& m) { return m.upstream_stale_retries.value(); }));

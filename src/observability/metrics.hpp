@@ -40,7 +40,7 @@ enum class local_reply_reason : std::uint8_t {
     version_not_supported, no_route, client_header_timeout, client_body_timeout,
     upstream_connect_failure, upstream_connect_timeout, upstream_response_timeout,
     upstream_bad_response, upstream_unavailable, max_connections, fixed_response,
-    builtin, count_
+    builtin, upstream_overloaded, redirect, count_
 };
 const char* to_string(local_reply_reason reason);
 
@@ -49,6 +49,13 @@ enum class timeout_kind : std::uint8_t {
     upstream_response_header, upstream_body_idle, count_
 };
 const char* to_string(timeout_kind kind);
+
+// Why a request was refused before reaching an endpoint (each answered 503).
+enum class upstream_refusal : std::uint8_t {
+    no_available_endpoint,  // every endpoint down, ejected, breaker-open or already tried
+    max_in_flight, max_pending, max_connections, count_
+};
+const char* to_string(upstream_refusal reason);
 
 // Request duration buckets in seconds (Prometheus `le` bounds).
 inline constexpr std::array<double, 12> duration_buckets = {
@@ -76,6 +83,10 @@ struct worker_metrics {
     counter upstream_connections_reused;
     counter upstream_stale_retries;  // reused connection failed before any byte: retried fresh
     counter upstream_bad_responses;
+    counter upstream_retries;                  // tries after the first (stale retries excluded)
+    counter upstream_retry_budget_exhausted;   // a retry was due but the budget refused it
+    counter upstream_breaker_refusals;         // an endpoint was skipped: its breaker refused
+    std::array<counter, static_cast<std::size_t>(upstream_refusal::count_)> upstream_refused;
     counter proxy_protocol_errors;
     counter access_log_dropped_lines;
     histogram request_duration;

@@ -113,13 +113,15 @@ void build_upstream_head(std::string& out, const http1::request_head& request,
         if (iequals(h.name, "x-request-id") || iequals(h.name, "expect")) continue;
         if (dropped(named, h, ops)) continue;
         if (iequals(h.name, "host")) {
-            if (request.absolute_form) continue;  // re-added from the authority below
+            // Re-added below: from the absolute-form authority, or the route's rewrite.
+            if (request.absolute_form || !ctx.host_override.empty()) continue;
             has_host = true;
         }
         http1::append_header(out, h.name, h.value);
     }
     // HTTP/1.1 upstream requests need a Host: an HTTP/1.0 client may not have sent one.
-    if (!has_host) http1::append_header(out, "Host", request.host.empty() ? ctx.default_host : request.host);
+    if (!ctx.host_override.empty()) http1::append_header(out, "Host", ctx.host_override);
+    else if (!has_host) http1::append_header(out, "Host", request.host.empty() ? ctx.default_host : request.host);
 
     // Only a trusted peer may extend the forwarding chain; anyone else starts it afresh.
     if (ctx.peer_trusted && !forwarded_for.empty()) {
@@ -168,6 +170,7 @@ void build_downstream_head(std::string& out, const http1::response_head& respons
         http1::append_header(out, h.name, h.value);
     }
     http1::append_header(out, "X-Request-Id", request_id);
+    if (!framing.set_cookie.empty()) http1::append_header(out, "Set-Cookie", framing.set_cookie);
     apply_route_additions(out, ops);
     if (framing.content_length) append_length(out, framing.length);
     if (framing.chunked) http1::append_header(out, "Transfer-Encoding", "chunked");

@@ -19,6 +19,7 @@ struct forward_context {
     bool upgrade = false;        // relay Upgrade (the route allows it and it is not h2c)
     std::string_view path;       // non-empty: the normalised path to send instead of the target's
     std::string_view default_host;  // Host for requests without one (HTTP/1.0): the endpoint
+    std::string_view host_override;  // non-empty: the Host sent upstream (route `rewrite { host }`)
 };
 
 // Serialises the request head sent upstream into `out` (cleared first).
@@ -31,6 +32,7 @@ struct response_framing {
     std::uint64_t length = 0;
     bool keep_alive = true;        // false: add "Connection: close"
     bool http10_keep_alive = false;  // HTTP/1.0 client kept alive: "Connection: keep-alive"
+    std::string_view set_cookie;   // non-empty: one more Set-Cookie field (sticky sessions)
 };
 
 // Serialises the response head sent downstream into `out` (cleared first).

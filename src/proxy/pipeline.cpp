@@ -3,9 +3,10 @@
 //   accept_request   http1_connection::read_request_head   (parse, limits → 400/414/431/501/505)
 //   route            snapshot::routes.match                 (no match → 404)
 //   request_filters  limits on the request                  (body over max-body → 413)
-//   local actions    respond / builtin                      (answered here)
-//   select_endpoint  round robin over the upstream group    (none → 503)
-//   upstream_request upstream_exchange::run                 (connect, send, stale retry)
+//   local actions    respond / redirect / builtin           (answered here)
+//   select_endpoint  upstream_exchange::choose              (balancer, sticky, health, breaker,
+//                                                            backups; caps → 503)
+//   upstream_request upstream_exchange::run                 (connect, send, retries)
 //   response_filters header rewriting in forwarding.cpp     (route ops, X-Request-Id)
 //   log              http1_connection::finish_record        (metrics, access log)
 #include <boost/asio/use_awaitable.hpp>
@@ -14,6 +15,7 @@
 #include "proxy/status_page.hpp"
 #include "proxy/upstream_exchange.hpp"
 #include "router/path.hpp"
+#include "router/route_table.hpp"
 
 namespace sentinel::proxy {
 
@@ -35,6 +37,33 @@ awaitable<void> send_fixed_response(http1_connection& conn, const config::route_
     conn.input().consume(conn.head_size());
 }
 
+// The redirect target: the request's URL with the parts the route names replaced.
+std::string redirect_location(const config::redirect_action& r, const http1::request_head& request,
+                              std::string_view path) {
+    const std::string_view scheme = r.scheme ? std::string_view(*r.scheme) : std::string_view("http");
+    const std::string_view authority = request.host;
+    std::string_view host = router::strip_port(authority);
+    std::string_view port;
+    if (host.size() < authority.size()) port = authority.substr(host.size() + 1);
+    std::string out;
+    if (r.host) host = *r.host;
+    // A new scheme or host drops the request's port: it belonged to the old one.
+    if (r.scheme || r.host) port = {};
+    std::string port_text;
+    if (r.port) {
+        const bool default_port = (scheme == "http" && *r.port == 80) || (scheme == "https" && *r.port == 443);
+        if (!default_port) port_text = std::to_string(*r.port);
+        port = port_text;
+    }
+    if (!host.empty()) {
+        out.append(scheme).append("://").append(host);
+        if (!port.empty()) out.append(":").append(port);
+    }
+    out.append(r.path ? std::string_view(*r.path) : path);
+    if (r.keep_query && !request.query.empty()) out.append("?").append(request.query);
+    return out;
+}
+
 }  // namespace
 
 awaitable<void> run_pipeline(http1_connection& conn) {
@@ -52,7 +81,8 @@ awaitable<void> run_pipeline(http1_connection& conn) {
         co_await conn.send_local_reply(400, local_reply_reason::bad_request, true);
         co_return;
     }
-    const config::route_config* route = snap.routes.match({request.method, request.host, conn.route_path()});
+    const config::route_config* route =
+        snap.routes.match({request.method, request.host, conn.route_path(), request.headers, request.query});
     record.route = route;
     if (route == nullptr) {
         if (request.framing != http1::body_framing::none) conn.set_keep_alive(false);
@@ -76,6 +106,13 @@ awaitable<void> run_pipeline(http1_connection& conn) {
                                      r.headers, "text/plain; charset=utf-8");
         co_return;
     }
+    if (route->redirect) {
+        const std::string location = redirect_location(*route->redirect, request, conn.route_path());
+        const std::vector<config::header_value> headers{{"Location", location}};
+        co_await send_fixed_response(conn, *route, local_reply_reason::redirect, route->redirect->status, {},
+                                     headers, "text/plain; charset=utf-8");
+        co_return;
+    }
     if (route->builtin) {
         const std::string page = render_status_page(conn.worker(), snap);
         co_await send_fixed_response(conn, *route, local_reply_reason::builtin, 200, page, {},
@@ -83,17 +120,16 @@ awaitable<void> run_pipeline(http1_connection& conn) {
         co_return;
     }
 
-    // select_endpoint
+    // select_endpoint + upstream_request + response_filters
     const upstream::upstream_group* group = snap.upstream_for(*route);
-    if (group == nullptr || group->endpoints.empty()) {
+    if (group == nullptr) {
         if (request.framing != http1::body_framing::none) conn.set_keep_alive(false);
         conn.input().consume(conn.head_size());
         co_await conn.send_local_reply(503, local_reply_reason::upstream_unavailable, !conn.keep_alive());
         co_return;
     }
 
-    // upstream_request + response_filters
-    upstream_exchange exchange(conn, *route, *group, static_cast<std::size_t>(group - snap.upstreams.data()));
+    upstream_exchange exchange(conn, *route, *group);
     co_await exchange.run();
 }
 

@@ -8,22 +8,17 @@ std::string listen_key(const config::listener_config& listener) {
 
 std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::config> cfg,
                                                const snapshot* previous,
+                                               upstream::upstream_registry& registry,
+                                               std::uint32_t workers,
                                                std::vector<std::string>& errors) {
     auto snap = std::make_shared<snapshot>(std::move(cfg));
     const auto& c = *snap->cfg;
     const std::size_t errors_before = errors.size();
 
+    snap->upstreams = registry.build(c, workers, errors);
     std::unordered_map<std::string, int> upstream_index;
-    for (const auto& u : c.upstreams) {
-        std::string error;
-        auto group = upstream::build_group(u, error);
-        if (!group) {
-            errors.push_back(std::move(error));
-            continue;
-        }
-        upstream_index.emplace(u.id, static_cast<int>(snap->upstreams.size()));
-        snap->upstreams.push_back(std::move(*group));
-    }
+    for (std::size_t i = 0; i < snap->upstreams.size(); ++i)
+        upstream_index.emplace(snap->upstreams[i].id, static_cast<int>(i));
     for (const auto& r : c.routes) {
         int index = -1;
         if (r.upstream) {

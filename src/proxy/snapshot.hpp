@@ -12,6 +12,7 @@
 #include "http/http1/message.hpp"
 #include "observability/access_log.hpp"
 #include "router/route_table.hpp"
+#include "upstream/registry.hpp"
 #include "upstream/upstream_group.hpp"
 
 namespace sentinel::proxy {
@@ -40,10 +41,13 @@ struct snapshot {
 // The identity of a listening socket across reloads: same key = keep the socket.
 std::string listen_key(const config::listener_config& listener);
 
-// Builds a snapshot: resolves upstream endpoints and opens the access log (reusing
-// `previous`'s writer when the path is unchanged). On failure returns null and appends errors.
+// Builds a snapshot: upstream groups from `registry` (resolved endpoints, their shared state,
+// one balancer per worker) and the access log (reusing `previous`'s writer when the path is
+// unchanged). On failure returns null and appends errors.
 std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::config> cfg,
                                                const snapshot* previous,
+                                               upstream::upstream_registry& registry,
+                                               std::uint32_t workers,
                                                std::vector<std::string>& errors);
 
 }  // namespace sentinel::proxy

@@ -46,16 +46,24 @@ std::string render_status_page(const worker_context& worker, const snapshot& sna
                    escape(snap.cfg->hash));
     out += "<h2>Routes</h2>\n<ol>\n";
     for (const auto* route : snap.routes.ordered()) {
-        std::string action = route->upstream ? "upstream " + escape(*route->upstream)
-                             : route->respond ? fmt::format("respond {}", route->respond->status)
-                                              : std::string("builtin status");
+        std::string action = route->upstream   ? "upstream " + escape(*route->upstream)
+                             : route->respond  ? fmt::format("respond {}", route->respond->status)
+                             : route->redirect ? fmt::format("redirect {}", route->redirect->status)
+                                               : std::string("builtin status");
         fmt::format_to(std::back_inserter(out), "<li>{} (priority {}) → {}</li>\n", escape(route->id),
                        route->priority, action);
     }
     out += "</ol>\n<h2>Upstreams</h2>\n<ul>\n";
     for (const auto& group : snap.upstreams) {
         fmt::format_to(std::back_inserter(out), "<li>{}:", escape(group.id));
-        for (const auto& ep : group.endpoints) fmt::format_to(std::back_inserter(out), " {}", escape(ep.key));
+        const auto now = upstream::now_ms();
+        auto list = [&](const upstream::endpoint_set& set, std::string_view tag) {
+            for (const auto& ep : set.endpoints)
+                fmt::format_to(std::back_inserter(out), " {}{}{}", escape(ep.key), tag,
+                               ep.state->available(now) ? "" : " (unavailable)");
+        };
+        list(group.primary, "");
+        list(group.backup, " (backup)");
         out += "</li>\n";
     }
     out += "</ul>\n</body></html>\n";

@@ -1,6 +1,7 @@
 #include "proxy/upstream_exchange.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -10,6 +11,7 @@
 #include "http/http1/parser.hpp"
 #include "http/http1/serializer.hpp"
 #include "proxy/forwarding.hpp"
+#include "router/route_table.hpp"
 
 namespace sentinel::proxy {
 
@@ -21,7 +23,7 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-bool idempotent(std::string_view method) {
+bool is_idempotent(std::string_view method) {
     return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
            method == "PUT" || method == "DELETE";
 }
@@ -64,6 +66,64 @@ chunked_scan scan_chunked(http1::chunked_decoder& decoder, std::string_view data
     return scan;
 }
 
+// The request path after the route's rewrite (strip-prefix, then add-prefix).
+std::string rewritten_path(const config::rewrite_config& rw, std::string_view path) {
+    if (rw.strip_prefix && path.starts_with(*rw.strip_prefix)) {
+        path.remove_prefix(rw.strip_prefix->size());
+        // "/api" stripped from "/api" or "/api?..." leaves nothing: the root remains.
+        if (path.empty() || path.front() != '/') {
+            std::string out = "/";
+            out.append(path);
+            path = {};
+            if (rw.add_prefix) out.insert(0, *rw.add_prefix == "/" ? "" : *rw.add_prefix);
+            return out;
+        }
+    }
+    std::string out;
+    if (rw.add_prefix) {
+        std::string_view prefix = *rw.add_prefix;
+        if (prefix.ends_with('/') && path.starts_with('/')) prefix.remove_suffix(1);
+        out.assign(prefix);
+    }
+    out.append(path);
+    return out;
+}
+
+// The value of cookie `name` in the request's Cookie fields, if any.
+std::optional<std::string_view> find_cookie(const http1::request_head& request, std::string_view name) {
+    for (const auto& h : request.headers) {
+        if (!http1::iequals(h.name, "cookie")) continue;
+        std::string_view rest = h.value;
+        while (!rest.empty()) {
+            const auto semi = rest.find(';');
+            std::string_view pair = rest.substr(0, semi);
+            rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+            while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+            const auto eq = pair.find('=');
+            if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+        }
+    }
+    return std::nullopt;
+}
+
+// Sticky tokens name an endpoint without revealing its address.
+std::uint64_t sticky_token(const upstream::endpoint& e) { return upstream::hash_bytes(e.key); }
+
+std::optional<std::uint64_t> parse_hex64(std::string_view s) {
+    if (s.size() != 16) return std::nullopt;
+    std::uint64_t v = 0;
+    for (char c : s) {
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return std::nullopt;
+        v = (v << 4) | static_cast<std::uint64_t>(d);
+    }
+    return v;
+}
+
+upstream::attempt_result health_result(int status) {
+    return status >= 500 ? upstream::attempt_result::server_error : upstream::attempt_result::success;
+}
+
 // Clears the connection's deadline on every exit path, before the upstream socket it may
 // point at is destroyed.
 struct deadline_guard {
@@ -74,59 +134,150 @@ struct deadline_guard {
 }  // namespace
 
 upstream_exchange::upstream_exchange(http1_connection& down, const config::route_config& route,
-                                     const upstream::upstream_group& group, std::size_t group_index)
-    : down_(down), route_(route), group_(group), group_index_(group_index), snap_(down.snap()) {}
+                                     const upstream::upstream_group& group)
+    : down_(down), route_(route), group_(group), snap_(down.snap()) {}
+
+upstream_exchange::~upstream_exchange() {
+    release_endpoint();
+    if (retry_slot_) group_.state->end_retry();
+    if (counted_in_flight_) group_.state->in_flight.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// `current_.endpoint` non-null means its in_flight count includes this request (choose()).
+void upstream_exchange::release_endpoint() {
+    if (current_.endpoint != nullptr) current_.endpoint->state->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    current_.endpoint = nullptr;
+}
 
 awaitable<void> upstream_exchange::run() {
     deadline_guard guard{down_};
     auto& request = down_.request();
     auto& record = down_.record();
     auto& worker = down_.worker();
-    const auto& endpoint =
-        group_.endpoints[worker.next_round_robin(group_index_) % group_.endpoints.size()];
-    record.upstream_endpoint = endpoint.key;
+    const config::upstream_config& ucfg = *group_.cfg;
+    const config::retry_policy& policy = route_.retry;
 
+    // Per-upstream cap on requests in flight, counted across workers.
+    if (ucfg.max_in_flight != 0 &&
+        group_.state->in_flight.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(ucfg.max_in_flight)) {
+        worker.metrics.upstream_refused[static_cast<std::size_t>(observability::upstream_refusal::max_in_flight)].inc();
+        if (request.framing != http1::body_framing::none) down_.set_keep_alive(false);
+        down_.input().consume(down_.head_size());
+        co_await down_.send_local_reply(503, local_reply_reason::upstream_overloaded, !down_.keep_alive());
+        co_return;
+    }
+    group_.state->in_flight.fetch_add(1, std::memory_order_relaxed);
+    counted_in_flight_ = true;
+
+    // Everything taken from the request head happens before the head's bytes are consumed.
+    idempotent_ = is_idempotent(record.method);
     upgrade_ = route_.allow_upgrade && request.has_upgrade && !is_h2c(request);
+    pick_.now = upstream::now_ms();
+    if (ucfg.balancing == config::load_balancing::consistent_hash) {
+        const config::hash_key_config key = ucfg.hash_key.value_or(config::hash_key_config{});
+        pick_.hash = upstream::request_hash(key, request, down_.peer_text(), down_.route_path());
+    }
+    if (ucfg.sticky) {
+        if (auto cookie = find_cookie(request, ucfg.sticky->cookie)) sticky_token_ = parse_hex64(*cookie);
+    }
+    current_ = choose();
+    if (current_.endpoint == nullptr) {
+        worker.metrics.upstream_refused[static_cast<std::size_t>(observability::upstream_refusal::no_available_endpoint)].inc();
+        if (request.framing != http1::body_framing::none) down_.set_keep_alive(false);
+        down_.input().consume(down_.head_size());
+        co_await down_.send_local_reply(503, local_reply_reason::upstream_unavailable, !down_.keep_alive());
+        co_return;
+    }
+    record.upstream_endpoint = current_.endpoint->key;
+
     forward_context ctx;
     ctx.request_id = record.id();
     ctx.peer = down_.peer_text();
     ctx.peer_trusted = down_.peer_trusted();
     ctx.scheme = "http";
     ctx.upgrade = upgrade_;
-    if (down_.route_path().data() != request.path.data()) ctx.path = down_.route_path();
-    ctx.default_host = endpoint.key;
+    std::string path;
+    if (route_.rewrite.strip_prefix || route_.rewrite.add_prefix) {
+        path = rewritten_path(route_.rewrite, down_.route_path());
+        ctx.path = path;
+    } else if (down_.route_path().data() != request.path.data()) {
+        ctx.path = down_.route_path();
+    }
+    if (route_.rewrite.host) ctx.host_override = *route_.rewrite.host;
+    ctx.default_host = current_.endpoint->key;
     build_upstream_head(down_.upstream_head(), request, route_, ctx);
     down_.set_keep_alive(request.keep_alive);
     // The head's bytes are no longer needed; from here on only copies and scalars are used.
     down_.input().consume(down_.head_size());
 
-    const bool retry_safe = request.framing == http1::body_framing::none && idempotent(record.method);
-    for (int attempt = 0;; ++attempt) {
-        up_ = attempt == 0 ? worker.pool.take(endpoint.key) : nullptr;
-        record.upstream_reused = up_ != nullptr;
-        if (up_) {
-            worker.metrics.upstream_connections_reused.inc();
-        } else if (!co_await connect(endpoint)) {
-            co_return;
+    replayable_ = request.framing == http1::body_framing::none;
+    if (policy.attempts > 1 && !upgrade_ && request.framing == http1::body_framing::content_length &&
+        request.content_length <= policy.max_body) {
+        if (!co_await read_replay_body()) co_return;
+        replayable_ = true;
+    }
+
+    for (std::uint32_t retries = 0;;) {
+        const outcome result = co_await try_endpoint(current_);
+        const std::int64_t now = upstream::now_ms();
+        const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - try_start_);
+        const config::upstream_config& owner = *current_.group->cfg;
+        const auto* cb = owner.circuit_breaker ? &*owner.circuit_breaker : nullptr;
+        const auto* od = owner.outlier_detection ? &*owner.outlier_detection : nullptr;
+        auto& state = *current_.endpoint->state;
+        switch (result) {
+        case outcome::ok: state.report(now, health_result(response_.status), latency, cb, od); break;
+        case outcome::connect_failed:
+        case outcome::connect_timeout: state.report(now, upstream::attempt_result::connect_failure, latency, cb, od); break;
+        case outcome::reset:
+        case outcome::bad_response: state.report(now, upstream::attempt_result::reset, latency, cb, od); break;
+        case outcome::timeout: state.report(now, upstream::attempt_result::timeout, latency, cb, od); break;
+        case outcome::stale:  // never returned by try_endpoint
+        case outcome::refused:
+        case outcome::done: state.release(cb); break;
         }
-        worker.metrics.upstream_requests.inc();
-        auto result = co_await send_request();
-        if (result == outcome::ok) result = co_await read_response_head();
-        if (result == outcome::stale && attempt == 0 && retry_safe && !body_started_) {
-            // The pooled connection was closed by the upstream before it saw our request.
-            worker.metrics.upstream_stale_retries.inc();
-            down_.clear_deadline();
-            up_.reset();
-            continue;
+        if (result == outcome::done) co_return;
+
+        if (retries + 1 < policy.attempts && retryable(result)) {
+            if (!group_.state->try_begin_retry(ucfg.retry_budget)) {
+                worker.metrics.upstream_retry_budget_exhausted.inc();
+            } else {
+                pick_.now = now;
+                const choice next = choose();  // the failed endpoint is marked tried
+                if (next.endpoint != nullptr) {
+                    release_endpoint();
+                    if (retry_slot_) group_.state->end_retry();  // the previous retry's slot
+                    retry_slot_ = true;
+                    ++retries;
+                    worker.metrics.upstream_retries.inc();
+                    up_.reset();  // a response we will not relay: its connection cannot be reused
+                    current_ = next;
+                    record.upstream_endpoint = current_.endpoint->key;
+                    co_await backoff(retries);
+                    continue;
+                }
+                group_.state->end_retry();  // no endpoint left to retry on
+            }
         }
-        if (result == outcome::stale) co_await fail(502, local_reply_reason::upstream_bad_response);
-        if (result != outcome::ok) co_return;
-        break;
+        if (result == outcome::ok) break;
+        co_await reply_failure(result);
+        co_return;
     }
 
     if (response_.status == 101) {
         co_await tunnel();
         co_return;
+    }
+    if (ucfg.sticky) {
+        const std::uint64_t token = sticky_token(*current_.endpoint);
+        if (sticky_token_ != token) {
+            char hex[17];
+            std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(token));
+            set_cookie_ = ucfg.sticky->cookie + "=" + hex + "; Path=/; HttpOnly";
+            if (ucfg.sticky->ttl)
+                set_cookie_ += "; Max-Age=" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(*ucfg.sticky->ttl).count());
+        }
     }
     const bool complete = co_await relay_response_body();
     down_.clear_deadline();
@@ -136,12 +287,204 @@ awaitable<void> upstream_exchange::run() {
     }
     if (response_.keep_alive && request_complete_ && up_->buffer.empty()) {
         ++up_->requests;
-        worker.pool.give_back(std::move(up_), group_.pool);
+        worker.pool.give_back(std::move(up_), current_.group->cfg->pool);
     }
 }
 
-awaitable<bool> upstream_exchange::connect(const upstream::endpoint& endpoint) {
+bool upstream_exchange::sticky_choice(choice& out) {
+    const upstream::endpoint_set* sets[2] = {&group_.primary, &group_.backup};
+    for (int s = 0; s < 2; ++s) {
+        const auto& eps = sets[s]->endpoints;
+        for (std::size_t i = 0; i < eps.size(); ++i) {
+            if (sticky_token(eps[i]) != *sticky_token_) continue;
+            if (i < 64 && (tried_[s] >> i) & 1) return false;
+            if (!eps[i].state->available(pick_.now)) return false;
+            if (!eps[i].state->acquire(pick_.now, group_.cfg->circuit_breaker ? &*group_.cfg->circuit_breaker : nullptr)) {
+                down_.worker().metrics.upstream_breaker_refusals.inc();
+                return false;
+            }
+            if (i < 64) tried_[s] |= std::uint64_t{1} << i;
+            out = {&eps[i], &group_};
+            return true;
+        }
+    }
+    return false;
+}
+
+// Primary endpoints first, then backup endpoints, then the backup upstream's (followed once).
+// A breaker that refuses marks its endpoint tried and the pick goes on.
+upstream_exchange::choice upstream_exchange::choose() {
+    choice c;
+    if (sticky_token_ && sticky_choice(c)) {
+        c.endpoint->state->in_flight.fetch_add(1, std::memory_order_relaxed);
+        return c;
+    }
+    const auto worker = down_.worker().index();
+    const upstream::upstream_group* backup_group =
+        group_.backup_upstream >= 0 ? &snap_.upstreams[static_cast<std::size_t>(group_.backup_upstream)] : nullptr;
+    struct candidate { const upstream::endpoint_set* set; const upstream::upstream_group* group; };
+    const candidate order[4] = {{&group_.primary, &group_},
+                                {&group_.backup, &group_},
+                                {backup_group ? &backup_group->primary : nullptr, backup_group},
+                                {backup_group ? &backup_group->backup : nullptr, backup_group}};
+    for (int s = 0; s < 4; ++s) {
+        const auto& [set, group] = order[s];
+        if (set == nullptr || set->endpoints.empty()) continue;
+        const auto* cb = group->cfg->circuit_breaker ? &*group->cfg->circuit_breaker : nullptr;
+        for (std::size_t guard = 0; guard <= set->endpoints.size(); ++guard) {
+            pick_.tried = tried_[s];
+            const int index = set->balancers[worker]->pick(pick_);
+            if (index < 0) break;
+            const auto i = static_cast<std::size_t>(index);
+            if (i < 64) tried_[s] |= std::uint64_t{1} << i;
+            const upstream::endpoint& e = set->endpoints[i];
+            if (!e.state->acquire(pick_.now, cb)) {
+                down_.worker().metrics.upstream_breaker_refusals.inc();
+                if (i >= 64) break;  // cannot be excluded from the next pick
+                continue;
+            }
+            e.state->in_flight.fetch_add(1, std::memory_order_relaxed);
+            return {&e, group};
+        }
+    }
+    return {};
+}
+
+// Reads a whole content-length body (it fits retry.max-body) so every try can resend it.
+awaitable<bool> upstream_exchange::read_replay_body() {
+    auto& request = down_.request();
+    auto& in = down_.input();
+    if (request.expect_continue && request.version_minor == 1 && in.size() < request.content_length) {
+        if (!co_await down_.write("HTTP/1.1 100 Continue\r\n\r\n")) co_return false;
+    }
+    replay_.reserve(request.content_length);
+    while (replay_.size() < request.content_length) {
+        if (in.empty()) {
+            down_.set_deadline(timeout_kind::client_body_idle, snap_.cfg->timeouts.client_body_idle);
+            boost::system::error_code ec;
+            if (co_await down_.read_some(ec) == 0) {
+                co_await client_body_failed();
+                co_return false;
+            }
+            down_.clear_deadline();
+        }
+        const std::size_t n = std::min<std::size_t>(in.size(), request.content_length - replay_.size());
+        replay_.append(in.readable().substr(0, n));
+        in.consume(n);
+    }
+    co_return true;
+}
+
+// Whether a failed try may be repeated on another endpoint: the route retries this kind of
+// failure, and resending cannot do harm (nothing was sent, or the request is idempotent and
+// complete in hand).
+bool upstream_exchange::retryable(outcome result) const {
+    const auto& policy = route_.retry;
+    auto on = [&](config::retry_condition c) {
+        return std::find(policy.on.begin(), policy.on.end(), c) != policy.on.end();
+    };
+    if (upgrade_) return false;
+    const bool resendable = (idempotent_ || policy.non_idempotent) && (replayable_ || !body_started_);
+    switch (result) {
+    case outcome::connect_failed:
+    case outcome::connect_timeout:
+        // Nothing reached the upstream: safe for any method, as long as the body is still ours.
+        return on(config::retry_condition::connect_failure) && (replayable_ || !body_started_);
+    case outcome::reset:
+    case outcome::bad_response: return on(config::retry_condition::reset) && resendable;
+    case outcome::timeout: return on(config::retry_condition::timeout) && resendable;
+    case outcome::ok:
+        return resendable && std::find(policy.on_status.begin(), policy.on_status.end(), response_.status) !=
+                                 policy.on_status.end();
+    default: return false;
+    }
+}
+
+// Full-jitter exponential backoff: a random wait up to min(max, base × 2^(retry-1)).
+awaitable<void> upstream_exchange::backoff(std::uint32_t retry) {
+    const auto& policy = route_.retry;
+    auto cap = policy.backoff;
+    for (std::uint32_t i = 1; i < retry && cap < policy.backoff_max; ++i) cap *= 2;
+    cap = std::min(cap, policy.backoff_max);
+    if (cap.count() <= 0) co_return;
+    char id[32];
+    down_.worker().ids.next(id);  // a cheap unpredictable source; only its first bytes are used
+    std::uint64_t r = 0;
+    for (int i = 0; i < 12; ++i) r = r * 16 + static_cast<std::uint64_t>(id[i] <= '9' ? id[i] - '0' : id[i] - 'a' + 10);
+    const auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(r % static_cast<std::uint64_t>(cap.count() + 1)));
+    if (wait.count() == 0) co_return;
+    asio::steady_timer timer(down_.worker().io(), wait);
+    co_await timer.async_wait(use_tuple);
+}
+
+awaitable<void> upstream_exchange::reply_failure(outcome result) {
+    auto& metrics = down_.worker().metrics;
+    switch (result) {
+    case outcome::connect_failed: co_await fail(502, local_reply_reason::upstream_connect_failure); break;
+    case outcome::connect_timeout: co_await fail(504, local_reply_reason::upstream_connect_timeout); break;
+    case outcome::timeout: co_await fail(504, local_reply_reason::upstream_response_timeout); break;
+    case outcome::refused: co_await fail(503, local_reply_reason::upstream_overloaded); break;
+    case outcome::bad_response: metrics.upstream_bad_responses.inc(); [[fallthrough]];
+    default: co_await fail(502, local_reply_reason::upstream_bad_response); break;
+    }
+}
+
+// One try on one endpoint: a pooled connection (retried once on a fresh one if the upstream
+// had closed it), or a new one within the upstream's connection caps.
+awaitable<upstream_exchange::outcome> upstream_exchange::try_endpoint(const choice& c) {
     auto& worker = down_.worker();
+    const upstream::endpoint& endpoint = *c.endpoint;
+    try_start_ = std::chrono::steady_clock::now();
+    body_started_ = body_started_ && !replayable_;
+    request_complete_ = false;
+    for (int attempt = 0;; ++attempt) {
+        up_ = attempt == 0 ? worker.pool.take(endpoint.key) : nullptr;
+        down_.record().upstream_reused = up_ != nullptr;
+        if (up_) {
+            worker.metrics.upstream_connections_reused.inc();
+        } else {
+            const outcome connected = co_await connect(endpoint);
+            if (connected != outcome::ok) co_return connected;
+            up_->count_in(c.group->state);
+        }
+        worker.metrics.upstream_requests.inc();
+        auto result = co_await send_request();
+        if (result == outcome::ok) result = co_await read_response_head();
+        if (result == outcome::stale && attempt == 0 && (replayable_ || !body_started_) &&
+            (idempotent_ || route_.retry.non_idempotent)) {
+            // The pooled connection was closed by the upstream before it saw our request.
+            worker.metrics.upstream_stale_retries.inc();
+            down_.clear_deadline();
+            up_.reset();
+            continue;
+        }
+        if (result == outcome::stale) result = outcome::reset;
+        if (result != outcome::ok) {
+            down_.clear_deadline();
+            up_.reset();
+        }
+        co_return result;
+    }
+}
+
+awaitable<upstream_exchange::outcome> upstream_exchange::connect(const upstream::endpoint& endpoint) {
+    auto& worker = down_.worker();
+    const config::upstream_config& ucfg = *current_.group->cfg;
+    auto& ustate = *current_.group->state;
+    if (ucfg.max_connections != 0 &&
+        ustate.connections.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(ucfg.max_connections)) {
+        worker.metrics.upstream_refused[static_cast<std::size_t>(observability::upstream_refusal::max_connections)].inc();
+        co_return outcome::refused;
+    }
+    const std::int64_t pending = ustate.pending.fetch_add(1, std::memory_order_relaxed) + 1;
+    struct pending_guard {
+        upstream::upstream_state& s;
+        ~pending_guard() { s.pending.fetch_sub(1, std::memory_order_relaxed); }
+    } pending_release{ustate};
+    if (ucfg.max_pending != 0 && pending > static_cast<std::int64_t>(ucfg.max_pending)) {
+        worker.metrics.upstream_refused[static_cast<std::size_t>(observability::upstream_refusal::max_pending)].inc();
+        co_return outcome::refused;
+    }
     const std::size_t capacity = std::max<std::size_t>(64 * 1024, snap_.limits.max_header_bytes + 16 * 1024);
     up_ = std::make_unique<upstream::pooled_connection>(worker.io(), capacity);
     up_->key = endpoint.key;
@@ -150,15 +493,15 @@ awaitable<bool> upstream_exchange::connect(const upstream::endpoint& endpoint) {
     if (ec) {
         worker.metrics.upstream_connect_failures.inc();
         const bool timed_out = down_.expired();
-        co_await fail(timed_out ? 504 : 502, timed_out ? local_reply_reason::upstream_connect_timeout
-                                                      : local_reply_reason::upstream_connect_failure);
-        co_return false;
+        down_.clear_deadline();
+        up_.reset();
+        co_return timed_out ? outcome::connect_timeout : outcome::connect_failed;
     }
     down_.clear_deadline();
     boost::system::error_code ignored;
     up_->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     worker.metrics.upstream_connections_created.inc();
-    co_return true;
+    co_return outcome::ok;
 }
 
 awaitable<bool> upstream_exchange::write_upstream(std::string_view first, std::string_view second) {
@@ -173,34 +516,35 @@ awaitable<upstream_exchange::outcome> upstream_exchange::send_request() {
     auto& request = down_.request();
     auto& in = down_.input();
     const std::string& head = down_.upstream_head();
+    const outcome write_failed = down_.record().upstream_reused ? outcome::stale : outcome::reset;
 
-    if (request.framing == http1::body_framing::none) {
-        if (!co_await write_upstream(head)) co_return down_.record().upstream_reused ? outcome::stale : outcome::failed;
+    if (request.framing == http1::body_framing::none || replayable_) {
+        if (!co_await write_upstream(head, replay_)) co_return down_.expired() ? outcome::timeout : write_failed;
         request_complete_ = true;
         co_return outcome::ok;
     }
 
     // Tell a waiting client to send its body (we strip Expect towards the upstream).
-    if (request.expect_continue && request.version_minor == 1 && in.empty()) {
-        if (!co_await down_.write("HTTP/1.1 100 Continue\r\n\r\n")) co_return outcome::failed;
+    if (request.expect_continue && request.version_minor == 1 && in.empty() && !body_started_) {
+        if (!co_await down_.write("HTTP/1.1 100 Continue\r\n\r\n")) co_return outcome::done;
     }
 
-    bool sent;
     if (request.framing == http1::body_framing::content_length) {
         const std::uint64_t first = std::min<std::uint64_t>(in.size(), request.content_length);
-        sent = co_await write_upstream(head, in.readable().substr(0, first));
-        if (!sent) co_return down_.record().upstream_reused ? outcome::stale : outcome::failed;
+        if (!co_await write_upstream(head, in.readable().substr(0, first)))
+            co_return down_.expired() ? outcome::timeout : write_failed;
         body_started_ = first > 0;
         in.consume(first);
-        if (!co_await send_content_length_body(request.content_length - first)) co_return outcome::failed;
+        const outcome rest = co_await send_content_length_body(request.content_length - first);
+        if (rest != outcome::ok) co_return rest;
     } else {
-        if (!co_await write_upstream(head)) co_return down_.record().upstream_reused ? outcome::stale : outcome::failed;
-        if (!co_await send_chunked_body()) co_return outcome::failed;
+        if (!co_await write_upstream(head)) co_return down_.expired() ? outcome::timeout : write_failed;
+        const outcome rest = co_await send_chunked_body();
+        if (rest != outcome::ok) co_return rest;
     }
     request_complete_ = true;
     co_return outcome::ok;
 }
-
 
 awaitable<std::size_t> upstream_exchange::read_upstream(boost::system::error_code& ec) {
     down_.set_deadline(timeout_kind::upstream_body_idle, snap_.cfg->timeouts.upstream_body_idle, &up_->socket);
@@ -229,41 +573,33 @@ awaitable<void> upstream_exchange::client_body_failed() {
     if (timed_out) co_await down_.send_local_reply(408, local_reply_reason::client_body_timeout, true);
 }
 
-awaitable<void> upstream_exchange::upstream_failed() {
-    const bool timed_out = down_.expired();
-    co_await fail(timed_out ? 504 : 502, timed_out ? local_reply_reason::upstream_response_timeout
-                                                  : local_reply_reason::upstream_bad_response);
-}
-
 awaitable<void> upstream_exchange::fail(int status, local_reply_reason reason) {
     down_.clear_deadline();
     up_.reset();
-    const bool unread_body = !request_complete_ && down_.request().framing != http1::body_framing::none;
+    const bool unread_body = !request_complete_ && !replayable_ && down_.request().framing != http1::body_framing::none;
     co_await down_.send_local_reply(status, reason, unread_body || !down_.keep_alive());
 }
 
-awaitable<bool> upstream_exchange::send_content_length_body(std::uint64_t remaining) {
+awaitable<upstream_exchange::outcome> upstream_exchange::send_content_length_body(std::uint64_t remaining) {
     auto& in = down_.input();
     while (remaining > 0) {
         down_.set_deadline(timeout_kind::client_body_idle, snap_.cfg->timeouts.client_body_idle);
         boost::system::error_code ec;
         if (co_await down_.read_some(ec) == 0) {
             co_await client_body_failed();
-            co_return false;
+            co_return outcome::done;
         }
         const std::uint64_t chunk = std::min<std::uint64_t>(in.size(), remaining);
         body_started_ = true;
-        if (!co_await write_upstream(in.readable().substr(0, chunk))) {
-            co_await upstream_failed();
-            co_return false;
-        }
+        if (!co_await write_upstream(in.readable().substr(0, chunk)))
+            co_return down_.expired() ? outcome::timeout : outcome::reset;
         in.consume(chunk);
         remaining -= chunk;
     }
-    co_return true;
+    co_return outcome::ok;
 }
 
-awaitable<bool> upstream_exchange::send_chunked_body() {
+awaitable<upstream_exchange::outcome> upstream_exchange::send_chunked_body() {
     auto& in = down_.input();
     http1::chunked_decoder decoder;
     std::uint64_t body_bytes = 0;
@@ -273,26 +609,24 @@ awaitable<bool> upstream_exchange::send_chunked_body() {
         body_bytes += scan.data_bytes;
         if (scan.error) {
             co_await fail(400, local_reply_reason::bad_request);
-            co_return false;
+            co_return outcome::done;
         }
         if (body_bytes > snap_.max_body) {
             co_await fail(413, local_reply_reason::body_too_large);
-            co_return false;
+            co_return outcome::done;
         }
         if (scan.consumed > 0) {
             body_started_ = true;
-            if (!co_await write_upstream(data.substr(0, scan.consumed))) {
-                co_await upstream_failed();
-                co_return false;
-            }
+            if (!co_await write_upstream(data.substr(0, scan.consumed)))
+                co_return down_.expired() ? outcome::timeout : outcome::reset;
             in.consume(scan.consumed);
         }
-        if (scan.done) co_return true;
+        if (scan.done) co_return outcome::ok;
         down_.set_deadline(timeout_kind::client_body_idle, snap_.cfg->timeouts.client_body_idle);
         boost::system::error_code ec;
         if (co_await down_.read_some(ec) == 0) {
             co_await client_body_failed();
-            co_return false;
+            co_return outcome::done;
         }
     }
 }
@@ -300,8 +634,8 @@ awaitable<bool> upstream_exchange::send_chunked_body() {
 awaitable<upstream_exchange::outcome> upstream_exchange::read_response_head() {
     auto& buffer = up_->buffer;
     const bool http10_client = down_.request().version_minor == 0;
-    down_.set_deadline(timeout_kind::upstream_response_header,
-                       snap_.cfg->timeouts.upstream_response_header, &up_->socket);
+    const auto header_timeout = route_.retry.per_try_timeout.value_or(snap_.cfg->timeouts.upstream_response_header);
+    down_.set_deadline(timeout_kind::upstream_response_header, header_timeout, &up_->socket);
     bool any_byte = false;
     for (;;) {
         if (!buffer.empty()) {
@@ -309,50 +643,35 @@ awaitable<upstream_exchange::outcome> upstream_exchange::read_response_head() {
             response_.clear();
             const auto result = http1::parse_response(buffer.readable(), snap_.limits,
                                                       down_.record().method, response_);
-            if (result.status == http1::parse_status::error) {
-                down_.worker().metrics.upstream_bad_responses.inc();
-                co_await fail(502, local_reply_reason::upstream_bad_response);
-                co_return outcome::failed;
-            }
+            if (result.status == http1::parse_status::error) co_return outcome::bad_response;
             if (result.status == http1::parse_status::done) {
                 if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
-                    // Interim responses (100, 103) go to HTTP/1.1 clients as they come.
+                    // Interim responses (100, 103) go to HTTP/1.1 clients as they come; once
+                    // one is out, this try is committed (no retry can take it back).
                     if (!http10_client) {
                         build_interim_head(down_.scratch(), response_);
-                        if (!co_await down_.write(down_.scratch())) {
-                            co_await fail(502, local_reply_reason::upstream_bad_response);
-                            co_return outcome::failed;
-                        }
+                        if (!co_await down_.write(down_.scratch())) co_return outcome::done;
+                        replayable_ = false;
+                        body_started_ = true;
                     }
                     buffer.consume(result.consumed);
-                    down_.set_deadline(timeout_kind::upstream_response_header,
-                                       snap_.cfg->timeouts.upstream_response_header, &up_->socket);
+                    down_.set_deadline(timeout_kind::upstream_response_header, header_timeout, &up_->socket);
                     continue;
                 }
-                if (response_.status == 101 && !upgrade_) {
-                    down_.worker().metrics.upstream_bad_responses.inc();
-                    co_await fail(502, local_reply_reason::upstream_bad_response);
-                    co_return outcome::failed;
-                }
+                if (response_.status == 101 && !upgrade_) co_return outcome::bad_response;
                 response_head_size_ = result.consumed;
+                down_.clear_deadline();
                 co_return outcome::ok;
             }
         }
         auto [data, room] = buffer.prepare();
-        if (room == 0) {
-            co_await fail(502, local_reply_reason::upstream_bad_response);
-            co_return outcome::failed;
-        }
+        if (room == 0) co_return outcome::bad_response;
         auto [ec, n] = co_await up_->socket.async_read_some(asio::buffer(data, room), use_tuple);
         buffer.commit(n);
         if (n > 0) continue;
-        if (down_.expired()) {
-            co_await fail(504, local_reply_reason::upstream_response_timeout);
-            co_return outcome::failed;
-        }
+        if (down_.expired()) co_return outcome::timeout;
         if (!any_byte && down_.record().upstream_reused) co_return outcome::stale;
-        co_await fail(502, local_reply_reason::upstream_bad_response);
-        co_return outcome::failed;
+        co_return outcome::reset;
     }
 }
 

@@ -1,29 +1,47 @@
-// The upstream_request and response phases for one stream: pick an endpoint, get a pooled or
-// new connection, send the request head and stream the body, read the response head, stream
-// the response body back, and return the connection to the pool when it is reusable.
+// The select_endpoint, upstream_request and response phases for one stream: pick an endpoint
+// (balancer, sticky cookie, health, breaker, backups), get a pooled or new connection, send
+// the request head and body, read the response head, retry on another endpoint when the
+// route's policy and the upstream's budget allow, then stream the response back and return
+// the connection to the pool when it is reusable.
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "proxy/http1_connection.hpp"
 #include "upstream/connection_pool.hpp"
+#include "upstream/upstream_group.hpp"
 
 namespace sentinel::proxy {
 
 class upstream_exchange {
 public:
     upstream_exchange(http1_connection& down, const config::route_config& route,
-                      const upstream::upstream_group& group, std::size_t group_index);
+                      const upstream::upstream_group& group);
+    ~upstream_exchange();
     awaitable<void> run();
 
 private:
-    enum class outcome { ok, stale, failed };
+    // How one try ended. `done`: a reply was already sent (or the client is gone) — final.
+    enum class outcome { ok, stale, connect_failed, connect_timeout, refused, reset, timeout, bad_response, done };
 
-    awaitable<bool> connect(const upstream::endpoint& endpoint);
+    struct choice {
+        const upstream::endpoint* endpoint = nullptr;
+        const upstream::upstream_group* group = nullptr;  // the group it belongs to (backup upstream)
+    };
+    choice choose();
+    bool sticky_choice(choice& out);
+    awaitable<outcome> try_endpoint(const choice& c);
+    awaitable<bool> read_replay_body();
+    bool retryable(outcome result) const;
+    awaitable<void> backoff(std::uint32_t retry);
+    awaitable<void> reply_failure(outcome result);
+
+    awaitable<outcome> connect(const upstream::endpoint& endpoint);
     awaitable<bool> write_upstream(std::string_view first, std::string_view second = {});
     awaitable<outcome> send_request();
-    awaitable<bool> send_content_length_body(std::uint64_t remaining);
-    awaitable<bool> send_chunked_body();
+    awaitable<outcome> send_content_length_body(std::uint64_t remaining);
+    awaitable<outcome> send_chunked_body();
     awaitable<outcome> read_response_head();
     awaitable<bool> relay_response_body();
     awaitable<void> tunnel();
@@ -31,22 +49,34 @@ private:
     awaitable<void> pump_to_downstream();
     awaitable<std::size_t> read_upstream(boost::system::error_code& ec);
     awaitable<bool> write_downstream(std::string_view first, std::string_view second = {});
-    // Failure replies: each drops the upstream connection first.
     awaitable<void> fail(int status, observability::local_reply_reason reason);
-    awaitable<void> upstream_failed();     // 504 if the deadline fired, else 502
     awaitable<void> client_body_failed();  // 408 if the client stalled, else just close
+    void release_endpoint();
 
     http1_connection& down_;
     const config::route_config& route_;
     const upstream::upstream_group& group_;
-    std::size_t group_index_;
     const snapshot& snap_;
     std::unique_ptr<upstream::pooled_connection> up_;
     http1::response_head response_;
     std::size_t response_head_size_ = 0;
-    bool body_started_ = false;      // a request body byte was sent: no retry possible
+    bool body_started_ = false;      // a request body byte was sent: only a replay can retry
     bool request_complete_ = false;  // the whole request (head + body) was sent
     bool upgrade_ = false;           // Upgrade relayed to the upstream
+    bool idempotent_ = false;
+
+    // Request body kept for retries (content-length bodies up to retry.max-body).
+    std::string replay_;
+    bool replayable_ = false;  // a retry can resend the whole request
+
+    upstream::pick_context pick_;
+    std::uint64_t tried_[4] = {};     // per endpoint set: primary, backup, backup upstream's two
+    std::optional<std::uint64_t> sticky_token_;  // from the request's sticky cookie
+    std::string set_cookie_;          // sticky cookie to set on the response
+    choice current_;                  // endpoint of the try in progress
+    bool counted_in_flight_ = false;  // group_.state->in_flight includes this request
+    bool retry_slot_ = false;         // holds a slot of the retry budget
+    std::chrono::steady_clock::time_point try_start_;
 };
 
 }  // namespace sentinel::proxy

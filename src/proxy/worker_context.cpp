@@ -46,7 +46,6 @@ void worker_context::publish(std::shared_ptr<const snapshot> snap) {
     flush_log();
     snapshot_ = std::move(snap);
     log_target_ = snapshot_->access_log;
-    round_robin_.assign(snapshot_->upstreams.size(), index_);
 }
 
 bool worker_context::admit() {
@@ -132,9 +131,6 @@ void worker_context::tick_deadlines() {
     });
 }
 
-std::uint32_t worker_context::next_round_robin(std::size_t upstream_index) {
-    return round_robin_[upstream_index]++;
-}
 
 void worker_context::log_line_done() {
     if (log_batch_.size() >= log_flush_bytes) flush_log();

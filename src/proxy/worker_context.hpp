@@ -80,8 +80,6 @@ public:
     // io_context runs out of work and every coroutine ends before this object goes away.
     void shutdown();
 
-    std::uint32_t next_round_robin(std::size_t upstream_index);
-
     // Connection deadlines: one wheel and one timer per worker (see runtime/deadline_wheel.hpp).
     void schedule_deadline(runtime::deadline_wheel::entry& e, std::chrono::steady_clock::time_point at);
     void cancel_deadline(runtime::deadline_wheel::entry& e) { deadlines_.cancel(e); }
@@ -103,7 +101,6 @@ private:
     boost::asio::io_context& ctx_;
     std::uint32_t index_;
     std::shared_ptr<const snapshot> snapshot_;
-    std::vector<std::uint32_t> round_robin_;
     registered_connection* connections_ = nullptr;  // head of the intrusive list
     std::size_t connection_count_ = 0;
     bool draining_ = false;

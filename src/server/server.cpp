@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include <condition_variable>
 #include <mutex>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -20,6 +22,8 @@
 #include "proxy/worker_context.hpp"
 #include "runtime/listen_socket.hpp"
 #include "server/admin_server.hpp"
+#include "upstream/health_checker.hpp"
+#include "upstream/registry.hpp"
 
 namespace sentinel::server {
 
@@ -120,6 +124,20 @@ struct server::impl {
     bool shutting_down = false;
     bool ready = false;
 
+    // Upstream state that outlives snapshots, the active health checks, and the thread that
+    // re-resolves endpoint names (getaddrinfo blocks; never on the main or worker threads).
+    upstream::upstream_registry registry;
+    upstream::health_checker health;
+    std::thread dns_thread;
+    std::mutex dns_mutex;
+    std::condition_variable dns_wake;
+    std::shared_ptr<const config::config> dns_config;  // guarded by dns_mutex
+    bool dns_stop = false;                              // guarded by dns_mutex
+
+    void start_dns_refresher();
+    void stop_dns_refresher();
+    void update_health_targets();
+
     bool apply(std::shared_ptr<const config::config> cfg, std::vector<std::string>& errors);
     void start_workers(std::uint32_t count);
     void stop_workers();
@@ -142,7 +160,8 @@ void server::impl::start_workers(std::uint32_t count) {
 }
 
 bool server::impl::apply(std::shared_ptr<const config::config> cfg, std::vector<std::string>& errors) {
-    auto snap = proxy::build_snapshot(cfg, snapshot.get(), errors);
+    auto snap = proxy::build_snapshot(cfg, snapshot.get(), registry,
+                                      static_cast<std::uint32_t>(workers.size()), errors);
     if (!snap) return false;
 
     // Open sockets for new listeners first; if one cannot bind, nothing changes.
@@ -190,12 +209,68 @@ bool server::impl::apply(std::shared_ptr<const config::config> cfg, std::vector<
     for (auto& [key, sockets] : opened) listeners.emplace(key, sockets.port);
 
     snapshot = std::move(snap);
+    update_health_targets();
+    {
+        std::lock_guard lock(dns_mutex);
+        dns_config = cfg;
+    }
     process.config_hash = cfg->hash;
     process.listeners = listeners.size();
     process.config_load_time = std::chrono::duration<double>(
         std::chrono::system_clock::now().time_since_epoch()).count();
     stamps = file_stamps(cfg->files);
     return true;
+}
+
+void server::impl::update_health_targets() {
+    std::vector<upstream::health_target> targets;
+    for (const auto& group : snapshot->upstreams) {
+        for (const auto* set : {&group.primary, &group.backup}) {
+            for (const auto& e : set->endpoints) {
+                upstream::health_target t;
+                t.state = e.state;
+                t.address = e.address;
+                t.host_header = e.host + ":" + std::to_string(e.address.port());
+                t.check = group.cfg->health_check;
+                t.upstream_id = group.id;
+                targets.push_back(std::move(t));
+            }
+        }
+    }
+    health.update(std::move(targets));
+}
+
+void server::impl::start_dns_refresher() {
+    health.on_change([](const upstream::health_target&, bool healthy, std::string_view line) {
+        if (healthy) spdlog::info("{}", line);
+        else spdlog::warn("{}", line);
+    });
+    dns_thread = std::thread([this] {
+        std::unique_lock lock(dns_mutex);
+        while (!dns_wake.wait_for(lock, std::chrono::seconds(1), [this] { return dns_stop; })) {
+            auto cfg = dns_config;
+            lock.unlock();
+            if (cfg && registry.refresh_dns(*cfg)) {
+                // New addresses: rebuild the snapshot from the same config on the main thread.
+                asio::post(main, [this, cfg] {
+                    if (shutting_down || snapshot->cfg != cfg) return;  // a reload already rebuilt it
+                    std::vector<std::string> errors;
+                    if (!apply(cfg, errors))
+                        for (const auto& e : errors) spdlog::error("dns refresh: {}", e);
+                });
+            }
+            lock.lock();
+        }
+    });
+}
+
+void server::impl::stop_dns_refresher() {
+    {
+        std::lock_guard lock(dns_mutex);
+        dns_stop = true;
+    }
+    dns_wake.notify_all();
+    if (dns_thread.joinable()) dns_thread.join();
 }
 
 server::reload_result server::impl::reload(std::string_view trigger) {
@@ -345,10 +420,12 @@ int server::run() {
     s.on_signal();
     s.on_rotate();
     s.schedule_watch();
+    s.start_dns_refresher();
     s.ready = true;
     spdlog::info("sentinel ready: {} workers, {} listeners, config hash {}", s.workers.size(),
                  s.listeners.size(), s.snapshot->cfg->hash);
     s.main.run();
+    s.stop_dns_refresher();
     s.stop_workers();
     spdlog::info("sentinel stopped");
     return 0;

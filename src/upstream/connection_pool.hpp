@@ -20,6 +20,7 @@
 
 #include "common/byte_buffer.hpp"
 #include "config/model/config.hpp"
+#include "upstream/endpoint_state.hpp"
 
 namespace sentinel::upstream {
 
@@ -28,6 +29,17 @@ struct pooled_connection {
     // `max_buffer` when reads fill it (large bodies, tunnels).
     pooled_connection(boost::asio::io_context& ctx, std::size_t max_buffer)
         : socket(ctx), buffer(16 * 1024, max_buffer) {}
+    ~pooled_connection() {
+        if (upstream) upstream->connections.fetch_sub(1, std::memory_order_relaxed);
+    }
+    pooled_connection(const pooled_connection&) = delete;
+    pooled_connection& operator=(const pooled_connection&) = delete;
+    // Counts this connection in the upstream's `connections` (max-connections) until it
+    // closes. Call once the connection is established.
+    void count_in(std::shared_ptr<upstream_state> owner) {
+        upstream = std::move(owner);
+        upstream->connections.fetch_add(1, std::memory_order_relaxed);
+    }
     boost::asio::ip::tcp::socket socket;
     byte_buffer buffer;  // response bytes; empty whenever the connection is idle
     std::string key;
@@ -37,6 +49,7 @@ struct pooled_connection {
     char probe = 0;        // target of the idle watch's one-byte read
     bool watched = false;  // the idle watch is armed
     std::uint64_t idle_epoch = 0;  // set by give_back(); tells a stale idle-watch from a live one
+    std::shared_ptr<upstream_state> upstream;  // whose connection count includes this one
 };
 
 class connection_pool {

@@ -245,6 +245,11 @@ void endpoint_state::report(std::int64_t now, attempt_result result,
         try_eject(*this, now, *od);
 }
 
+void endpoint_state::release(const config::circuit_breaker_config* cb) {
+    if (cb != nullptr && breaker.load(std::memory_order_acquire) == breaker_state::half_open)
+        saturating_decrement(probes_in_flight);
+}
+
 bool endpoint_state::record_check(bool ok, const config::health_check_config& hc) {
     constexpr auto max = std::numeric_limits<std::uint32_t>::max();
     if (ok) {

@@ -515,7 +515,7 @@ node_spec build_root() {
         key("add-prefix", http_path(), set<&rewrite_config::add_prefix>())
             .def_doc("none")
             .with_doc("Prepended to the path after any strip-prefix."),
-        key("host", string("host"), set<&rewrite_config::host>())
+        key("host", header_value_v(), set<&rewrite_config::host>())
             .def_doc("the request's")
             .with_doc("Host header sent upstream."),
     }).with_doc("Changes to the request line and Host before the request goes upstream.");
@@ -599,7 +599,7 @@ node_spec build_root() {
         }).many()
             .def_doc("200-399")
             .with_doc("HTTP statuses that pass."),
-        key("host", string("host"), set<&health_check_config::host>())
+        key("host", header_value_v(), set<&health_check_config::host>())
             .def_doc("the endpoint as written")
             .with_doc("Host header of HTTP checks."),
         key("interval", duration_v(1), set<&health_check_config::interval>())
