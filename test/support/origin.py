@@ -33,8 +33,9 @@ Endpoints (GET unless noted; HEAD works everywhere and sends no body):
   /healthz           200 "ok" (status overridable through the control file)
 
 Control file (optional, JSON object, re-read when its mtime changes):
-  {"healthz_status": 503, "delay": 0.2}
-  healthz_status: status for /healthz; delay: seconds slept before every response except
+  {"healthz_status": 503, "delay": 0.2, "status": 503}
+  healthz_status: status for /healthz; status: answer every request except /stats and
+  /healthz with this status (body drained first); delay: seconds slept before every response except
   /stats and /healthz.
 """
 
@@ -107,6 +108,7 @@ class Stats:
             self.bad_requests = 0
             self.aborted_uploads = 0
             self.completed_uploads = 0
+            self.requests_forced = 0
             self.active_uploads = getattr(self, "active_uploads", 0)  # a gauge: kept
             self.active_requests = getattr(self, "active_requests", 0)  # a gauge: kept
             self.reset_id = self.next_id
@@ -179,6 +181,7 @@ class Stats:
                 "bad_requests": self.bad_requests,
                 "aborted_uploads": self.aborted_uploads,
                 "completed_uploads": self.completed_uploads,
+                "requests_forced": self.requests_forced,
                 "active_uploads": self.active_uploads,
                 "bytes_received": self.bytes_received,
                 "bytes_sent": self.bytes_sent,
@@ -458,6 +461,11 @@ class Connection:
         delay = float(self.server.control.get("delay", 0) or 0)
         if delay > 0:
             time.sleep(min(delay, 600))
+        forced = self.server.control.get("status")
+        if forced:
+            self.drain_body(req)
+            self.stats.add("requests_forced")
+            return self.respond(req, int(forced), "forced %d\n" % int(forced), keep_alive=ka)
 
         if path == "/echo":
             return self.handle_echo(req)
