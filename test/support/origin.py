@@ -461,7 +461,7 @@ class Connection:
         delay = float(self.server.control.get("delay", 0) or 0)
         if delay > 0:
             time.sleep(min(delay, 600))
-        forced = self.server.control.get("status")
+        forced = self.server.control.get("status", None)
         if forced:
             self.drain_body(req)
             self.stats.add("requests_forced")
