@@ -215,6 +215,20 @@ rejection check(const compiled_route& route, const prepared_request& request) {
     return {};
 }
 
+bool accepts_rest(const compiled_route& route, const prepared_request& request, bool check_path) {
+    const auto& m = route.cfg->match;
+    const request_view& r = request.request;
+    if (!m.methods.empty() &&
+        std::none_of(m.methods.begin(), m.methods.end(), [&](const std::string& x) { return x == r.method; }))
+        return false;
+    if (check_path && !path_accepted(route, r.path)) return false;
+    for (const auto& h : route.headers)
+        if (!header_accepted(h, r.headers)) return false;
+    for (const auto& q : route.query)
+        if (!query_accepted(q, r.query)) return false;
+    return true;
+}
+
 bool decoded_equals(std::string_view raw, std::string_view expected) {
     std::size_t i = 0, j = 0;
     while (i < raw.size()) {

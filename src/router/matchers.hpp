@@ -82,6 +82,9 @@ struct rejection {
 };
 
 rejection check(const compiled_route& route, const prepared_request& request);
+// check() without the host matcher, and without the path matcher unless `check_path`: for
+// the index, which has proven those already.
+bool accepts_rest(const compiled_route& route, const prepared_request& request, bool check_path);
 
 // Why `route` turned the request down, for people: `host "www.a.com" did not match
 // "api.a.com"`, `header "x-env": absent`. Defined in explain.cpp.

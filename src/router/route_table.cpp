@@ -1,12 +1,11 @@
 #include "router/route_table.hpp"
 
 #include <algorithm>
-#include <functional>
 #include <numeric>
 #include <tuple>
-#include <unordered_map>
 
 #include "router/matchers.hpp"
+#include "router/route_index.hpp"
 
 namespace sentinel::router {
 
@@ -60,92 +59,7 @@ order_key order_of(const config::route_config& route) {
     return key;
 }
 
-// ---- index ------------------------------------------------------------------------------
-
-struct string_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-template <class V>
-using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to<>>;
-
-// Positions in evaluation order, ascending.
-using candidates = std::vector<std::uint32_t>;
-
-// The first path segment that every path accepted by a matcher must have: "api" for "/api/v1"
-// (exact), "/api/" or "/api/x" (prefix, or a regex's literal prefix). None for "/api" as a
-// prefix or regex prefix, which also accepts "/apix".
-bool segment_of_literal(std::string_view literal, bool whole_path, std::string_view& segment) {
-    if (literal.empty() || literal.front() != '/') return false;
-    const std::size_t slash = literal.find('/', 1);
-    if (slash == std::string_view::npos && !whole_path) return false;
-    segment = literal.substr(1, slash == std::string_view::npos ? std::string_view::npos : slash - 1);
-    return true;
-}
-
-bool segment_of_request(std::string_view path, std::string_view& segment) {
-    return segment_of_literal(path, true, segment);
-}
-
-// Routes sharing a host constraint, split by the first path segment they require; routes
-// that do not pin one (no path matcher, "/" prefix, unanchored regex, ...) are `generic`.
-struct bucket {
-    string_map<candidates> by_segment;
-    candidates generic;
-
-    void add(const compiled_route& route, std::uint32_t position) {
-        const auto& m = route.cfg->match;
-        bool pinned = !m.paths.empty() || !m.path_prefixes.empty() || !route.path_regexes.empty();
-        std::vector<std::string_view> segments;
-        auto pin = [&](std::string_view literal, bool whole_path) {
-            std::string_view segment;
-            if (segment_of_literal(literal, whole_path, segment))
-                segments.push_back(segment);
-            else
-                pinned = false;
-        };
-        for (const auto& p : m.paths) pin(p, true);
-        for (const auto& p : m.path_prefixes) pin(p, false);
-        for (const auto& re : route.path_regexes) pin(re.literal_prefix, false);
-        if (!pinned) {
-            generic.push_back(position);
-            return;
-        }
-        std::sort(segments.begin(), segments.end());
-        segments.erase(std::unique(segments.begin(), segments.end()), segments.end());
-        for (const auto s : segments) by_segment[std::string(s)].push_back(position);
-    }
-};
-
 }  // namespace
-
-struct route_table::index {
-    std::vector<compiled_route> routes;  // in evaluation order
-    string_map<bucket> exact_hosts;       // lowercased host
-    string_map<bucket> wildcard_suffixes;  // "*.a.com" under "a.com"
-    bucket any_host;
-
-    // Lowers `best` to `position` of the first candidate in `list` that accepts the request;
-    // lists are sorted, so nothing at or past `best` can improve on it.
-    void scan(const candidates& list, const prepared_request& request, std::uint32_t& best) const {
-        for (const std::uint32_t position : list) {
-            if (position >= best) return;
-            if (!detail::check(routes[position], request)) {
-                best = position;
-                return;
-            }
-        }
-    }
-
-    void scan(const bucket& b, const prepared_request& request, bool has_segment, std::string_view segment,
-              std::uint32_t& best) const {
-        if (has_segment && !b.by_segment.empty()) {
-            const auto it = b.by_segment.find(segment);
-            if (it != b.by_segment.end()) scan(it->second, request, best);
-        }
-        scan(b.generic, request, best);
-    }
-};
 
 std::string_view strip_port(std::string_view host) {
     if (!host.empty() && host.front() == '[') {
@@ -166,28 +80,14 @@ route_table::route_table(const std::vector<config::route_config>& routes) {
     std::stable_sort(order.begin(), order.end(),
                      [&](std::size_t a, std::size_t b) { return keys[a].tie() > keys[b].tie(); });
 
-    auto idx = std::make_unique<index>();
+    std::vector<compiled_route> compiled;
+    compiled.reserve(routes.size());
     ordered_.reserve(routes.size());
-    idx->routes.reserve(routes.size());
     for (const std::size_t i : order) {
         ordered_.push_back(&routes[i]);
-        idx->routes.push_back(detail::compile(routes[i], errors_));
+        compiled.push_back(detail::compile(routes[i], errors_));
     }
-    for (std::uint32_t position = 0; position < idx->routes.size(); ++position) {
-        const auto& route = idx->routes[position];
-        if (route.cfg->match.hosts.empty()) {
-            idx->any_host.add(route, position);
-            continue;
-        }
-        // A route naming the same host twice is added to that bucket once.
-        std::vector<bucket*> buckets;
-        for (const auto& h : route.exact_hosts) buckets.push_back(&idx->exact_hosts[h]);
-        for (const auto& s : route.wildcard_suffixes) buckets.push_back(&idx->wildcard_suffixes[s.substr(1)]);
-        std::sort(buckets.begin(), buckets.end());
-        buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
-        for (bucket* b : buckets) b->add(route, position);
-    }
-    index_ = std::move(idx);
+    index_ = std::make_unique<const detail::route_index>(std::move(compiled));
 }
 
 route_table::route_table(route_table&&) noexcept = default;
@@ -195,43 +95,22 @@ route_table& route_table::operator=(route_table&&) noexcept = default;
 route_table::~route_table() = default;
 
 const config::route_config* route_table::match(const request_view& request) const {
-    const prepared_request prepared(request);
-    std::string_view segment;
-    const bool has_segment = segment_of_request(request.path, segment);
-    std::uint32_t best = UINT32_MAX;
-    const index& idx = *index_;
-
-    if (!prepared.host_too_long) {
-        const std::string_view host = prepared.host;
-        if (!idx.exact_hosts.empty()) {
-            const auto it = idx.exact_hosts.find(host);
-            if (it != idx.exact_hosts.end()) idx.scan(it->second, prepared, has_segment, segment, best);
-        }
-        if (!idx.wildcard_suffixes.empty()) {
-            // "a.b.c.com" may match "*.b.c.com", "*.c.com" and "*.com"; the first label must
-            // stay non-empty, so the search starts after position 0.
-            for (std::size_t dot = host.find('.', 1); dot != std::string_view::npos; dot = host.find('.', dot + 1)) {
-                const auto it = idx.wildcard_suffixes.find(host.substr(dot + 1));
-                if (it != idx.wildcard_suffixes.end()) idx.scan(it->second, prepared, has_segment, segment, best);
-            }
-        }
-    }
-    idx.scan(idx.any_host, prepared, has_segment, segment, best);
-    return best == UINT32_MAX ? nullptr : ordered_[best];
+    const std::uint32_t position = index_->find(prepared_request(request));
+    return position == UINT32_MAX ? nullptr : ordered_[position];
 }
 
 const config::route_config* route_table::match_linear(const request_view& request) const {
     const prepared_request prepared(request);
-    for (std::size_t i = 0; i < index_->routes.size(); ++i)
-        if (!detail::check(index_->routes[i], prepared)) return ordered_[i];
+    for (std::size_t i = 0; i < index_->routes().size(); ++i)
+        if (!detail::check(index_->routes()[i], prepared)) return ordered_[i];
     return nullptr;
 }
 
 std::vector<explain_step> route_table::explain(const request_view& request) const {
     const prepared_request prepared(request);
     std::vector<explain_step> steps;
-    for (std::size_t i = 0; i < index_->routes.size(); ++i) {
-        const auto& route = index_->routes[i];
+    for (std::size_t i = 0; i < index_->routes().size(); ++i) {
+        const auto& route = index_->routes()[i];
         const detail::rejection why = detail::check(route, prepared);
         steps.push_back({ordered_[i], i, !why, why ? detail::describe(route, prepared, why) : std::string()});
         if (!why) break;

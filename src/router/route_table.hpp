@@ -30,6 +30,10 @@
 
 namespace sentinel::router {
 
+namespace detail {
+class route_index;
+}
+
 struct request_view {
     std::string_view method;
     std::string_view host;  // Host header; a port suffix and case are ignored when matching
@@ -71,10 +75,9 @@ public:
     const std::vector<std::string>& errors() const { return errors_; }
 
 private:
-    struct index;
     std::vector<const config::route_config*> ordered_;
     std::vector<std::string> errors_;
-    std::unique_ptr<const index> index_;
+    std::unique_ptr<const detail::route_index> index_;
 };
 
 // "api.example.com:8080" → "api.example.com"; "[::1]:80" → "[::1]".
