@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <set>
 #include <unordered_set>
 
 #include "upstream/dns.hpp"
@@ -29,6 +30,8 @@ void make_balancers(endpoint_set& set, config::load_balancing kind, std::uint32_
 
 }  // namespace
 
+upstream_registry::upstream_registry() : resolve_(&resolve_host) {}
+
 std::vector<upstream_group> upstream_registry::build(const config::config& cfg, std::uint32_t workers,
                                                      std::vector<std::string>& errors) {
     std::lock_guard lock(mutex_);
@@ -55,7 +58,7 @@ std::vector<upstream_group> upstream_registry::build(const config::config& cfg, 
                 auto it = dns_.find(ep.address.host);
                 if (it == dns_.end()) {
                     std::string error;
-                    auto resolved = resolve_host(ep.address.host, error);
+                    auto resolved = resolve_(ep.address.host, error);
                     if (resolved.empty()) {
                         errors.push_back("upstream \"" + u.id + "\": " + error);
                         failed = true;
@@ -104,25 +107,24 @@ std::vector<upstream_group> upstream_registry::build(const config::config& cfg, 
     return groups;
 }
 
-bool upstream_registry::refresh_dns(const config::config& cfg) {
+bool upstream_registry::refresh_dns(const config::config& cfg, std::chrono::steady_clock::time_point now) {
     // Collect what is due under the lock, resolve without it (getaddrinfo may block for
     // seconds), then store the answers.
-    std::vector<std::pair<std::string, std::chrono::milliseconds>> due;
-    const auto now = std::chrono::steady_clock::now();
+    std::set<std::string> due;
     {
         std::lock_guard lock(mutex_);
         for (const auto& u : cfg.upstreams) {
             for (const auto& ep : u.endpoints) {
                 auto it = dns_.find(ep.address.host);
                 if (it == dns_.end()) continue;  // a literal, or not loaded yet
-                if (now - it->second.resolved_at >= u.dns_refresh) due.emplace_back(ep.address.host, u.dns_refresh);
+                if (now - it->second.resolved_at >= u.dns_refresh) due.insert(ep.address.host);
             }
         }
     }
     bool changed = false;
-    for (const auto& [host, period] : due) {
+    for (const auto& host : due) {
         std::string error;
-        auto addresses = resolve_host(host, error);
+        auto addresses = resolve_(host, error);
         std::lock_guard lock(mutex_);
         auto it = dns_.find(host);
         if (it == dns_.end()) continue;

@@ -13,6 +13,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +27,12 @@ namespace sentinel::upstream {
 
 class upstream_registry {
 public:
+    // Resolves a host name; empty result = failure, with `error` set. Replaceable for tests.
+    using resolver_fn = std::function<std::vector<boost::asio::ip::address>(const std::string& host,
+                                                                             std::string& error)>;
+    upstream_registry();
+    explicit upstream_registry(resolver_fn resolver) : resolve_(std::move(resolver)) {}
+
     // The groups of `cfg`, in config order, with one balancer per worker. Names not yet in
     // the DNS cache are resolved now (blocking). A name that does not resolve is an error.
     // Indices of `backup_upstream` are resolved within the returned vector.
@@ -35,7 +42,8 @@ public:
     // Re-resolves the names of `cfg` whose refresh period elapsed. Returns true when any
     // answer changed (the caller then rebuilds the snapshot). A failed lookup keeps the
     // previous answer (and is logged): a DNS outage must not empty an upstream.
-    bool refresh_dns(const config::config& cfg);
+    bool refresh_dns(const config::config& cfg,
+                     std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
 
 private:
     struct dns_entry {
@@ -43,6 +51,7 @@ private:
         std::chrono::steady_clock::time_point resolved_at;
     };
 
+    resolver_fn resolve_;
     std::mutex mutex_;
     std::unordered_map<std::string, std::shared_ptr<upstream_state>> upstreams_;
     std::unordered_map<std::string, std::shared_ptr<endpoint_state>> endpoints_;  // "id|ip:port"
