@@ -7,6 +7,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "cli/route_explain.hpp"
 #include "common/version.hpp"
 #include "config/loader.hpp"
 #include "server/server.hpp"
@@ -20,6 +21,9 @@ constexpr const char* usage =
     "  run [-c FILE]       serve traffic in the foreground (logs to stderr); without -c,\n"
     "                      the built-in default config (127.0.0.1:8080, status page)\n"
     "  validate FILE       check a config file; prints every error, exits 1 if any\n"
+    "  route-explain FILE --url URL [--method M] [-H 'name: value']...\n"
+    "                      which route a request takes, and why earlier routes did not\n"
+    "                      match; exits 1 when none does\n"
     "  version             print the version\n"
     "  help, --help, -h    this text\n"
     "\n"
@@ -83,6 +87,7 @@ int main(int argc, char** argv) {
         }
         return validate(argv[2]);
     }
+    if (command == "route-explain") return sentinel::cli::route_explain(argc - 2, argv + 2);
     if (command == "run") {
         std::string path;
         for (int i = 2; i < argc; ++i) {
