@@ -1,0 +1,1 @@
+sentinel_add_fuzzer(upstream_request SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/upstream_request_fuzz.cpp LIBS sentinel_upstream)
