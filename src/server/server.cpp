@@ -230,7 +230,11 @@ void server::impl::update_health_targets() {
                 upstream::health_target t;
                 t.state = e.state;
                 t.address = e.address;
-                t.host_header = e.host + ":" + std::to_string(e.address.port());
+                // The endpoint as written: an IPv6 literal keeps its brackets, or the
+                // field would read "::1:9001", which no server splits into host and port.
+                const bool v6_literal = e.host.find(':') != std::string::npos;
+                t.host_header = (v6_literal ? "[" + e.host + "]" : e.host) + ":" +
+                                std::to_string(e.address.port());
                 t.check = group.cfg->health_check;
                 t.upstream_id = group.id;
                 targets.push_back(std::move(t));
