@@ -66,17 +66,16 @@ chunked_scan scan_chunked(http1::chunked_decoder& decoder, std::string_view data
     return scan;
 }
 
-// The request path after the route's rewrite (strip-prefix, then add-prefix).
+// The request path after the route's rewrite (strip-prefix, then add-prefix). Stripping
+// everything ("/api" from "/api") leaves the root, and a remainder without a leading slash
+// gets one, so the add-prefix is joined to a path that always starts with "/".
 std::string rewritten_path(const config::rewrite_config& rw, std::string_view path) {
+    std::string stripped;
     if (rw.strip_prefix && path.starts_with(*rw.strip_prefix)) {
         path.remove_prefix(rw.strip_prefix->size());
-        // "/api" stripped from "/api" or "/api?..." leaves nothing: the root remains.
         if (path.empty() || path.front() != '/') {
-            std::string out = "/";
-            out.append(path);
-            path = {};
-            if (rw.add_prefix) out.insert(0, *rw.add_prefix == "/" ? "" : *rw.add_prefix);
-            return out;
+            stripped.assign("/").append(path);
+            path = stripped;
         }
     }
     std::string out;
@@ -157,16 +156,17 @@ awaitable<void> upstream_exchange::run() {
     const config::upstream_config& ucfg = *group_.cfg;
     const config::retry_policy& policy = route_.retry;
 
-    // Per-upstream cap on requests in flight, counted across workers.
-    if (ucfg.max_in_flight != 0 &&
-        group_.state->in_flight.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(ucfg.max_in_flight)) {
+    // Per-upstream cap on requests in flight, counted across workers. Counting first and
+    // checking the previous value makes the cap exact when workers race for the last slot.
+    const std::int64_t in_flight_before = group_.state->in_flight.fetch_add(1, std::memory_order_relaxed);
+    if (ucfg.max_in_flight != 0 && in_flight_before >= static_cast<std::int64_t>(ucfg.max_in_flight)) {
+        group_.state->in_flight.fetch_sub(1, std::memory_order_relaxed);
         worker.metrics.upstream_refused[static_cast<std::size_t>(observability::upstream_refusal::max_in_flight)].inc();
         if (request.framing != http1::body_framing::none) down_.set_keep_alive(false);
         down_.input().consume(down_.head_size());
         co_await down_.send_local_reply(503, local_reply_reason::upstream_overloaded, !down_.keep_alive());
         co_return;
     }
-    group_.state->in_flight.fetch_add(1, std::memory_order_relaxed);
     counted_in_flight_ = true;
 
     // Everything taken from the request head happens before the head's bytes are consumed.
@@ -706,6 +706,7 @@ awaitable<bool> upstream_exchange::relay_response_body() {
     if (down_.worker().draining()) down_.set_keep_alive(false);
     framing.keep_alive = down_.keep_alive();
     framing.http10_keep_alive = request.version_minor == 0 && down_.keep_alive();
+    framing.set_cookie = set_cookie_;
     build_downstream_head(down_.scratch(), response_, route_, record.id(), framing);
     record.status = response_.status;
     buffer.consume(response_head_size_);
