@@ -225,6 +225,27 @@ class HealthTest(IntegrationTest):
         self.assertLess(detect, 1.5)
         self.assertLess(recover, 1.5)
 
+    def test_down_state_survives_a_reload(self):
+        a, b = self.origins("a", "b")
+        check = 'health-check { http "/healthz"; interval "200ms"; timeout "200ms"; healthy 2; unhealthy 2 }'
+        self.start(upstream_block("app", [a.address, b.address], check))
+        write_control(b.control, healthz_status=503)
+        self.wait_log(self.down_re(b.address), 5, "b DOWN")
+        # Reload with a change elsewhere (a new route): b's health must not reset to UP.
+        text = render(CONFIG, workers=2, admin=self.admin, port=self.port,
+                      routes='    route "new" { match { path "/new" }; respond 200 { body "new" } }',
+                      upstreams=upstream_block("app", [a.address, b.address], check))
+        self.s.write_config(text)
+        self.assertEqual(self.s.admin_post("/reload").status, 200)
+        wait_until(lambda: http_request(self.port, "GET", "/new").status == 200, 5,
+                   what="the reloaded config")
+        self.assertEqual(self.batch(30), {("a", 200): 30})
+        self.assertNotRegex(self.log(), self.up_re(b.address))
+        # ...and it still comes back through its checks.
+        write_control(b.control)
+        self.wait_log(self.up_re(b.address), 5, "b UP after the reload")
+        self.assertEqual(self.names(self.batch(20)), {"a": 10, "b": 10})
+
     def test_expect_status_and_check_host_header(self):
         ok204 = HealthServer("ok204", healthz_status=204)
         self.addCleanup(ok204.stop)
