@@ -107,6 +107,8 @@ class RouteActionsTest(IntegrationTest):
             (("/h/x", {"headers": [("X-ENV", "Prod")]}), "fallback"),  # values are exact
             (("/h/x", {"headers": [("X-Env", "dev")]}), "fallback"),
             (("/h/x", {}), "fallback"),
+            # Any one field with the name may carry the value.
+            (("/h/x", {"headers": [("X-Env", "dev"), ("X-Env", "prod")]}), "hdr"),
         ])
 
     def test_header_regex_whole_value(self):
@@ -184,6 +186,19 @@ class RouteActionsTest(IntegrationTest):
 
     def test_redirect_without_port_in_host(self):
         self.assertEqual(self.redirect("/keep/x", host="r.test")[:2], (308, "http://r.test/kept"))
+
+    def test_redirect_ipv6_host_and_normalised_path(self):
+        self.assertEqual(self.redirect("/port/p", host="[::1]:8080")[:2],
+                         (301, "http://[::1]:9090/port/p"))
+        self.assertEqual(self.redirect("/keep/p", host="[::1]:8080")[:2],
+                         (308, "http://[::1]:8080/kept"))
+        # The Location is built from the path as routed (dot segments removed).
+        self.assertEqual(self.redirect("/tls/a/../b?q=1")[:2], (301, "https://r.test/tls/b?q=1"))
+
+    def test_redirect_with_request_body_closes(self):
+        r = http_request(self.port, "POST", "/old/x", host="r.test", close=False,
+                         headers=[("Content-Length", "5")], body=b"hello")
+        self.assertEqual((r.status, r.header("Location")), (301, "https://new.test:8443/new"))
 
     def test_redirect_head_has_no_body(self):
         with KeepAliveClient(self.port, host_header="r.test") as c:
