@@ -54,6 +54,7 @@ struct admin_server::impl : std::enable_shared_from_this<admin_server::impl> {
         }
         if (req.path == "/metrics" && get)
             return {200, "text/plain; version=0.0.4; charset=utf-8", hooks.metrics()};
+        if (req.path == "/upstreams" && get) return {200, "application/json", hooks.upstreams()};
         if (req.path == "/reload") {
             if (req.method != "POST") return {405, "text/plain; charset=utf-8", "use POST\n"};
             const auto result = hooks.reload();

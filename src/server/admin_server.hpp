@@ -1,5 +1,5 @@
 // The admin listener (only when the config has an `admin` block): /healthz, /readyz,
-// /metrics and POST /reload, on the main thread's io_context, never on a traffic listener.
+// /metrics, /upstreams and POST /reload, on the main thread's io_context, never on a traffic listener.
 #pragma once
 
 #include <functional>
@@ -15,6 +15,7 @@ namespace sentinel::server {
 
 struct admin_hooks {
     std::function<std::string()> metrics;
+    std::function<std::string()> upstreams;  // GET /upstreams (JSON)
     std::function<bool()> ready;
     std::function<server::reload_result()> reload;
 };

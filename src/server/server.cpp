@@ -22,6 +22,7 @@
 #include "proxy/worker_context.hpp"
 #include "runtime/listen_socket.hpp"
 #include "server/admin_server.hpp"
+#include "server/upstream_status.hpp"
 #include "upstream/health_checker.hpp"
 #include "upstream/registry.hpp"
 
@@ -407,7 +408,12 @@ int server::run() {
     }
     if (const auto& admin_cfg = s.snapshot->cfg->admin) {
         admin_hooks hooks;
-        hooks.metrics = [&s] { return observability::render_prometheus(s.all_metrics, s.process); };
+        hooks.metrics = [&s] {
+            std::string out = observability::render_prometheus(s.all_metrics, s.process);
+            render_upstream_metrics(s.snapshot->upstreams, out);
+            return out;
+        };
+        hooks.upstreams = [&s] { return upstreams_json(s.snapshot->upstreams); };
         hooks.ready = [&s] { return s.ready; };
         hooks.reload = [&s] { return s.reload("admin"); };
         std::string error;
