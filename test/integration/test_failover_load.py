@@ -54,7 +54,7 @@ upstreams {
     upstream "u" {
         endpoint "@a@"; endpoint "@b@"; endpoint "@c@"
         load-balancing "round-robin"
-        health-check { http "/healthz"; interval "200ms"; timeout "200ms"; unhealthy 2; healthy 2 }
+@health@
 @budget@
     }
 }
@@ -65,6 +65,11 @@ RETRY = 'retry { attempts 3; on "connect-failure"; backoff "0s" max="0s" }'
 # Every request in flight may be a retry: with 20 connections and a third of the picks going
 # to the dead endpoint for a moment, the default budget (20%, min 3) allows only ~4.
 WIDE_BUDGET = "retry-budget { percent 100; min-retries 20 }"
+HEALTH = ('health-check { http "/healthz"; interval "200ms"; timeout "200ms"; unhealthy 2; '
+          'healthy 2 }')
+OUTLIER_FAILURES = 3
+OUTLIER = ('outlier-detection { consecutive-failures %d; base-ejection "1s"; max-ejection "1s" }'
+           % OUTLIER_FAILURES)
 
 
 def parse_ts(s):
@@ -79,7 +84,7 @@ class FailoverLoadTest(IntegrationTest):
         if not os.access(WRK, os.X_OK):
             self.skipTest("wrk not installed")
 
-    def run_scenario(self, retry, budget=""):
+    def run_scenario(self, retry, budget="", health=HEALTH, strict=True):
         a = self.start_origin("a")
         b = self.start_origin("b")
         c = self.start_origin("c")
@@ -87,7 +92,8 @@ class FailoverLoadTest(IntegrationTest):
         log = os.path.join(self.workdir, "access.log")
         s = self.start_sentinel(render(CONFIG, port=port, admin=admin, a=a.address,
                                        b=b.address, c=c.address, log=log,
-                                       retry=RETRY if retry else "", budget=budget),
+                                       retry=RETRY if retry else "", budget=budget,
+                                       health=health),
                                 port=port, admin_port=admin, ready_path="/ready")
         wrk_out = os.path.join(self.workdir, "wrk.out")
         with open(wrk_out, "wb") as out:
@@ -129,7 +135,7 @@ class FailoverLoadTest(IntegrationTest):
         restart_at = time.time()  # listening again from here
         self.addCleanup(c2.stop)
         self.assertEqual(c2.port, c.port)
-        wait_until(lambda: c2.stats()["requests_total"] > 10, RECOVERY_WINDOW + 2,
+        wait_until(lambda: c2.stats()["requests_total"] > 10, RECOVERY_WINDOW + 3,
                    what="the restarted origin to get traffic again")
         wrk.wait(30)
         with open(wrk_out) as f:
@@ -184,7 +190,13 @@ class FailoverLoadTest(IntegrationTest):
         }
         sys.stderr.write("\nfailover %s: %s\n" % (self.id().rsplit(".", 1)[1],
                                                    json.dumps(figures)))
+        figures["failures_per_second_after_kill"] = [
+            sum(1 for e in failures if k <= e[3] - kill_at < k + 1) for k in range(4)]
+        sys.stderr.write("  failures by start second after the kill: %r\n"
+                         % figures["failures_per_second_after_kill"])
         self.assertEqual(dropped, 0, "access log dropped lines: figures incomplete")
+        if not strict:
+            return figures, failures
         self.assertGreater(len(served), 1000, report)
         self.assertEqual(early, [], "failures before the kill")
         self.assertEqual(late, [], "failures after the detection window (%.2fs): %r"
@@ -221,6 +233,20 @@ class FailoverLoadTest(IntegrationTest):
         figures, failures = self.run_scenario(retry=True)
         self.assertGreater(figures["retries"], 0, figures)
         self.assertLessEqual(len(failures), figures["budget_exhausted"] + CONNECTIONS, figures)
+
+
+    def test_failover_outlier_detection_only(self):
+        # No active checks: the dead endpoint is ejected after 3 consecutive failures for 1s,
+        # comes back, fails 3 more times, and so on until it is restarted. Each return costs
+        # at most the threshold plus the requests already routed there in parallel (≤ 20).
+        figures, failures = self.run_scenario(retry=False, health=OUTLIER, strict=False)
+        per_wave = OUTLIER_FAILURES + CONNECTIONS
+        for k, n in enumerate(figures["failures_per_second_after_kill"]):
+            self.assertLessEqual(n, 2 * per_wave, "second %d after the kill: %r" % (k, figures))
+        self.assertGreater(len(failures), 0, figures)
+        self.assertLessEqual(len(failures), 5 * per_wave, figures)
+        # Back at the latest when the current 1s ejection ends.
+        self.assertLessEqual(figures["recovery_s"], 1.0 + 0.8, figures)
 
 
 if __name__ == "__main__":
