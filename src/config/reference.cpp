@@ -117,7 +117,7 @@ std::string config_reference_markdown() {
 - A node name is a setting; names are kebab-case. **Unknown node names, properties and enum
   values are errors at any depth**, as are wrong argument counts and types. A setting is either
   applied or rejected; nothing is parsed and ignored.
-- Durations are strings with exactly one unit: `"250ms"`, `"30s"`, `"5m"`, `"1h"` (integer
+- Durations are strings with exactly one unit: `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"7d"` (integer
   amount; no bare numbers). Sizes likewise: `"512B"`, `"8KiB"`, `"10MiB"`, `"1GiB"`.
 - Ids are the first argument (`listener "public"`, `route "api"`, `upstream "api"`), unique per
   kind; references are by id (`upstream "api"` inside a route).

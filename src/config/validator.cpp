@@ -148,7 +148,7 @@ public:
             auto d = parse_duration(s);
             if (!d)
                 return fail("invalid duration " + qt(s) +
-                            "; expected an integer followed by ms, s, m or h (e.g. \"30s\")");
+                            "; expected an integer followed by ms, s, m, h or d (e.g. \"30s\")");
             if (d->count() < spec.min)
                 return fail("duration " + qt(s) + " is out of range; expected a " + expected);
             out.num = d->count();
@@ -249,6 +249,18 @@ public:
             if (s.empty()) return fail("expected the id of an " + std::string(spec.ref_kind) + ", found \"\"");
             ctx_.references.push_back({std::string(spec.ref_kind), s, {ctx_.file, v.pos}});
             return out;
+        case value_kind::input_path: {
+            if (s.empty()) return fail("expected a file path, found \"\"");
+            std::filesystem::path p(s);
+            if (p.is_relative() && ctx_.files != nullptr && ctx_.file < ctx_.files->size())
+                p = std::filesystem::path((*ctx_.files)[ctx_.file].dir) / p;
+            out.str = p.lexically_normal().string();
+            std::error_code ec;
+            if (!std::filesystem::is_regular_file(p, ec))
+                return fail("file " + qt(out.str) + " does not exist or is not a regular file");
+            if (::access(p.c_str(), R_OK) != 0) return fail("file " + qt(out.str) + " is not readable");
+            return out;
+        }
         case value_kind::output_path:
             if (s.empty()) return fail("expected \"-\" or a file path, found \"\"");
             if (s != "-") {

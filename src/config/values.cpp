@@ -38,6 +38,7 @@ std::optional<duration> parse_duration(std::string_view text) {
     else if (unit == "s") factor = 1000;
     else if (unit == "m") factor = 60'000;
     else if (unit == "h") factor = 3'600'000;
+    else if (unit == "d") factor = 86'400'000;
     else return std::nullopt;
     auto ms = checked_mul(n, factor, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
     if (!ms) return std::nullopt;

@@ -42,7 +42,44 @@ struct admin_config {
     std::optional<std::string> bearer_token;  // when set, every admin request must carry it
 };
 
-enum class listener_protocol { http };
+enum class listener_protocol { http, https };
+
+enum class tls_version { tls1_2, tls1_3 };
+
+// A certificate chain and its key (PEM files, paths resolved against the declaring file).
+struct certificate_config {
+    std::string certificate;  // leaf first, then intermediates
+    std::string key;
+    std::optional<std::string> ocsp;  // DER OCSP response stapled for this certificate
+};
+
+enum class client_auth_mode { none, optional, required };
+
+struct security_headers_config {
+    bool enabled = true;
+    duration hsts_max_age = std::chrono::hours(24 * 365);  // 0 = no Strict-Transport-Security
+    bool hsts_include_subdomains = false;
+    std::string content_type_options = "nosniff";
+    std::string referrer_policy = "strict-origin-when-cross-origin";
+    std::string frame_options = "DENY";
+};
+
+// Downstream TLS of a `protocol "https"` listener.
+struct listener_tls_config {
+    std::vector<certificate_config> certificates;  // the first is the default (no/unknown SNI)
+    tls_version min_version = tls_version::tls1_2;
+    tls_version max_version = tls_version::tls1_3;
+    std::optional<std::string> ciphers;        // TLS 1.2 cipher list (OpenSSL syntax)
+    std::optional<std::string> cipher_suites;  // TLS 1.3 suites
+    std::vector<std::string> groups;           // key exchange groups; empty = secure default
+    bool session_tickets = true;
+    duration ticket_key_rotation = std::chrono::hours(12);
+    std::uint32_t session_cache_size = 20480;  // server-side session cache entries; 0 = none
+    duration session_timeout = std::chrono::minutes(5);
+    client_auth_mode client_auth = client_auth_mode::none;
+    std::optional<std::string> client_ca;  // CA bundle for client certificates
+    security_headers_config security_headers;
+};
 
 struct listener_config {
     std::string id;
@@ -50,6 +87,7 @@ struct listener_config {
     listener_protocol protocol = listener_protocol::http;
     bool proxy_protocol = false;          // accept PROXY v1/v2 headers (only then)
     std::vector<cidr> trusted_proxies;    // X-Forwarded-* are appended to only from these peers
+    std::optional<listener_tls_config> tls;  // required with protocol "https", refused otherwise
 };
 
 struct limits_config {
@@ -151,6 +189,10 @@ struct route_config {
     bool allow_upgrade = false;  // relay `Upgrade` (never h2c) to the upstream
     rewrite_config rewrite;
     retry_policy retry;
+    // Verified client-certificate facts sent upstream under these header names (TLS listeners).
+    std::optional<std::string> client_cert_subject_header;
+    std::optional<std::string> client_cert_fingerprint_header;
+    bool security_headers = true;  // add the listener's TLS security headers to responses
 };
 
 struct endpoint_config {
@@ -217,6 +259,15 @@ struct pool_config {
     duration idle_timeout = std::chrono::seconds(60);
 };
 
+// TLS towards an upstream's endpoints.
+struct upstream_tls_config {
+    std::optional<std::string> ca;    // CA bundle; none = the system bundle
+    std::optional<std::string> sni;   // name sent and verified; none = the endpoint's host
+    std::optional<certificate_config> client_certificate;  // mTLS
+    bool insecure_skip_verify = false;
+    tls_version min_version = tls_version::tls1_2;
+};
+
 struct upstream_config {
     std::string id;
     std::vector<endpoint_config> endpoints;
@@ -233,6 +284,7 @@ struct upstream_config {
     std::uint32_t max_pending = 0;      // requests waiting for a new connection; 0 = no cap
     std::uint32_t max_in_flight = 0;    // requests in flight; 0 = no cap
     std::optional<std::string> backup_upstream;  // used when no endpoint of this one is available
+    std::optional<upstream_tls_config> tls;      // connect with TLS
 };
 
 struct access_log_config {

@@ -38,6 +38,7 @@ enum class value_kind {
     retry_condition, // "connect-failure", "reset", "timeout" or a status code 400-599 ("503")
     reference,       // the id of another object (`ref_kind`), resolved after the walk
     output_path,     // "-" (stdout) or a file path, resolved against the declaring file
+    input_path,      // an existing, readable file, resolved against the declaring file
 };
 
 struct value_spec {

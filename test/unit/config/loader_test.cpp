@@ -295,7 +295,7 @@ TEST(Errors, OutOfRange) {
 
 TEST(Errors, BadDurationsAndSizes) {
     EXPECT_TRUE(has_error(load("timeouts { keepalive-idle \"75\"; }"),
-                          "`keepalive-idle`: invalid duration \"75\"; expected an integer followed by ms, s, m or h", 1, 27));
+                          "`keepalive-idle`: invalid duration \"75\"; expected an integer followed by ms, s, m, h or d", 1, 27));
     EXPECT_TRUE(has_error(load("timeouts { keepalive-idle \"1.5s\"; }"), "invalid duration \"1.5s\"", 1, 27));
     EXPECT_TRUE(has_error(load("timeouts { keepalive-idle 75; }"),
                           "found the integer 75 (durations need a unit, e.g. \"75s\")", 1, 27));
