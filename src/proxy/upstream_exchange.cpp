@@ -71,7 +71,12 @@ chunked_scan scan_chunked(http1::chunked_decoder& decoder, std::string_view data
 // gets one, so the add-prefix is joined to a path that always starts with "/".
 std::string rewritten_path(const config::rewrite_config& rw, std::string_view path) {
     std::string stripped;
-    if (rw.strip_prefix && path.starts_with(*rw.strip_prefix)) {
+    // Strip on a segment boundary only: "/api" strips "/api" and "/api/x", not "/apix".
+    const auto strips = [&](std::string_view prefix) {
+        return path.starts_with(prefix) &&
+               (prefix.ends_with('/') || path.size() == prefix.size() || path[prefix.size()] == '/');
+    };
+    if (rw.strip_prefix && strips(*rw.strip_prefix)) {
         path.remove_prefix(rw.strip_prefix->size());
         if (path.empty() || path.front() != '/') {
             stripped.assign("/").append(path);

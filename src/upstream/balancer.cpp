@@ -91,7 +91,10 @@ public:
             std::size_t i = next_ + k;
             if (i >= n) i -= n;
             if (usable(endpoints_[i], i, ctx)) {
-                next_ = i + 1 == n ? 0 : i + 1;
+                // A retry's pick does not move the rotation: otherwise, with a failing
+                // endpoint just before a healthy one, the failing one would be every
+                // request's first try.
+                if (ctx.tried == 0) next_ = i + 1 == n ? 0 : i + 1;
                 return static_cast<int>(i);
             }
         }

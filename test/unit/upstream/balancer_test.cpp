@@ -153,6 +153,24 @@ TEST(round_robin, SkipsKeepTheRotationEvenAmongTheRest) {
     EXPECT_EQ(counts, (std::vector<int>{1000, 1000, 0, 1000}));
 }
 
+TEST(round_robin, RetryPicksDoNotMoveTheRotation) {
+    // Endpoint 0 fails every try and is retried on endpoint 1: first tries must still
+    // alternate, not land on the failing endpoint every time.
+    group g(equal(2));
+    auto b = balancer_factory::create(load_balancing::round_robin, g.endpoints)->make(0);
+    std::vector<int> first_tries(2, 0);
+    for (int request = 0; request < 100; ++request) {
+        auto ctx = ctx_now();
+        const int first = b->pick(ctx);
+        ++first_tries[static_cast<std::size_t>(first)];
+        if (first == 0) {
+            ctx.tried = 1;
+            EXPECT_EQ(b->pick(ctx), 1);
+        }
+    }
+    EXPECT_EQ(first_tries, (std::vector<int>{50, 50}));
+}
+
 // ------------------------------------------------------------------- weighted round-robin
 
 TEST(weighted_round_robin, FiveOneOneIsExactAndSmooth) {
