@@ -20,6 +20,13 @@ const char* to_string(local_reply_reason reason) {
     return names[static_cast<std::size_t>(reason)];
 }
 
+const char* to_string(tls_failure reason) {
+    static constexpr const char* names[] = {"timeout", "client_closed", "protocol_version",
+                                            "no_shared_cipher", "client_certificate", "other"};
+    static_assert(std::size(names) == static_cast<std::size_t>(tls_failure::count_));
+    return names[static_cast<std::size_t>(reason)];
+}
+
 const char* to_string(upstream_refusal reason) {
     static constexpr const char* names[] = {"no_available_endpoint", "max_in_flight", "max_pending",
                                             "max_connections"};
@@ -173,6 +180,20 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p) {
     simple("sentinel_upstream_pool_connections_reused_total", "counter",
            "Requests sent on a pooled (reused) upstream connection.",
            sum(w, [](auto& m) { return m.upstream_connections_reused.value(); }));
+    family(out, "sentinel_tls_handshakes_total", "counter", "Completed downstream TLS handshakes, by protocol version.");
+    sample(out, "sentinel_tls_handshakes_total", "version=\"TLSv1.2\"",
+           sum(w, [](auto& m) { return m.tls_handshakes_tls12.value(); }));
+    sample(out, "sentinel_tls_handshakes_total", "version=\"TLSv1.3\"",
+           sum(w, [](auto& m) { return m.tls_handshakes_tls13.value(); }));
+    simple("sentinel_tls_resumed_handshakes_total", "counter",
+           "Downstream TLS handshakes that resumed a session (ticket or session cache).",
+           sum(w, [](auto& m) { return m.tls_resumed.value(); }));
+    family(out, "sentinel_tls_handshake_failures_total", "counter", "Failed downstream TLS handshakes, by reason.");
+    for (std::size_t i = 0; i < static_cast<std::size_t>(tls_failure::count_); ++i) {
+        const std::string label = std::string("reason=\"") + to_string(static_cast<tls_failure>(i)) + "\"";
+        sample(out, "sentinel_tls_handshake_failures_total", label,
+               sum(w, [i](auto& m) { return m.tls_failures[i].value(); }));
+    }
     simple("sentinel_upstream_retries_total", "counter",
            "Upstream tries after the first, by a route's retry policy.",
            sum(w, [](auto& m) { return m.upstream_retries.value(); }));

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sentinel::observability {
@@ -57,6 +58,12 @@ enum class upstream_refusal : std::uint8_t {
 };
 const char* to_string(upstream_refusal reason);
 
+// Why a TLS handshake failed.
+enum class tls_failure : std::uint8_t {
+    timeout, client_closed, protocol_version, no_shared_cipher, client_certificate, other, count_
+};
+const char* to_string(tls_failure reason);
+
 // Request duration buckets in seconds (Prometheus `le` bounds).
 inline constexpr std::array<double, 12> duration_buckets = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
@@ -88,6 +95,10 @@ struct worker_metrics {
     counter upstream_breaker_refusals;         // an endpoint was skipped: its breaker refused
     std::array<counter, static_cast<std::size_t>(upstream_refusal::count_)> upstream_refused;
     counter proxy_protocol_errors;
+    counter tls_handshakes_tls12;
+    counter tls_handshakes_tls13;
+    counter tls_resumed;  // handshakes that resumed a session (ticket or cache)
+    std::array<counter, static_cast<std::size_t>(tls_failure::count_)> tls_failures;
     counter access_log_dropped_lines;
     histogram request_duration;
 
@@ -96,6 +107,13 @@ struct worker_metrics {
     }
     void count_local(local_reply_reason reason) noexcept {
         local_replies[static_cast<std::size_t>(reason)].inc();
+    }
+    void count_tls_handshake(std::string_view version, bool resumed) noexcept {
+        (version == "TLSv1.3" ? tls_handshakes_tls13 : tls_handshakes_tls12).inc();
+        if (resumed) tls_resumed.inc();
+    }
+    void count_tls_failure(tls_failure reason) noexcept {
+        tls_failures[static_cast<std::size_t>(reason)].inc();
     }
     void count_timeout(timeout_kind kind) noexcept {
         timeouts[static_cast<std::size_t>(kind)].inc();

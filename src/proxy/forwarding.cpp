@@ -111,6 +111,10 @@ void build_upstream_head(std::string& out, const http1::request_head& request,
         if (iequals(h.name, "x-forwarded-proto")) { forwarded_proto = h.value; continue; }
         if (iequals(h.name, "x-forwarded-host")) { forwarded_host = h.value; continue; }
         if (iequals(h.name, "x-request-id") || iequals(h.name, "expect")) continue;
+        // Client-certificate headers come only from the verified handshake, never the client.
+        if ((route.client_cert_subject_header && iequals(h.name, *route.client_cert_subject_header)) ||
+            (route.client_cert_fingerprint_header && iequals(h.name, *route.client_cert_fingerprint_header)))
+            continue;
         if (dropped(named, h, ops)) continue;
         if (iequals(h.name, "host")) {
             // Re-added below: from the absolute-form authority, or the route's rewrite.
@@ -136,6 +140,10 @@ void build_upstream_head(std::string& out, const http1::request_head& request,
     const std::string_view host = ctx.peer_trusted && !forwarded_host.empty() ? forwarded_host : request.host;
     if (!host.empty()) http1::append_header(out, "X-Forwarded-Host", host);
     http1::append_header(out, "X-Request-Id", ctx.request_id);
+    if (route.client_cert_subject_header && !ctx.client_cert_subject.empty())
+        http1::append_header(out, *route.client_cert_subject_header, ctx.client_cert_subject);
+    if (route.client_cert_fingerprint_header && !ctx.client_cert_fingerprint.empty())
+        http1::append_header(out, *route.client_cert_fingerprint_header, ctx.client_cert_fingerprint);
     apply_route_additions(out, ops);
 
     if (request.framing == http1::body_framing::content_length)
@@ -171,12 +179,36 @@ void build_downstream_head(std::string& out, const http1::response_head& respons
     }
     http1::append_header(out, "X-Request-Id", request_id);
     if (!framing.set_cookie.empty()) http1::append_header(out, "Set-Cookie", framing.set_cookie);
+    if (framing.security != nullptr) append_security_headers(out, *framing.security, &response.headers);
     apply_route_additions(out, ops);
     if (framing.content_length) append_length(out, framing.length);
     if (framing.chunked) http1::append_header(out, "Transfer-Encoding", "chunked");
     if (!framing.keep_alive) http1::append_header(out, "Connection", "close");
     else if (framing.http10_keep_alive) http1::append_header(out, "Connection", "keep-alive");
     http1::append_head_end(out);
+}
+
+void append_security_headers(std::string& out, const config::security_headers_config& security,
+                             const std::vector<http1::header>* present) {
+    auto has = [&](std::string_view name) {
+        if (present == nullptr) return false;
+        for (const auto& h : *present)
+            if (iequals(h.name, name)) return true;
+        return false;
+    };
+    if (security.hsts_max_age.count() > 0 && !has("strict-transport-security")) {
+        char value[64];
+        const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(security.hsts_max_age).count();
+        const auto n = fmt::format_to_n(value, sizeof value, "max-age={}{}", seconds,
+                                        security.hsts_include_subdomains ? "; includeSubDomains" : "").size;
+        http1::append_header(out, "Strict-Transport-Security", std::string_view(value, n));
+    }
+    if (!security.content_type_options.empty() && !has("x-content-type-options"))
+        http1::append_header(out, "X-Content-Type-Options", security.content_type_options);
+    if (!security.referrer_policy.empty() && !has("referrer-policy"))
+        http1::append_header(out, "Referrer-Policy", security.referrer_policy);
+    if (!security.frame_options.empty() && !has("x-frame-options"))
+        http1::append_header(out, "X-Frame-Options", security.frame_options);
 }
 
 void build_interim_head(std::string& out, const http1::response_head& response) {

@@ -20,6 +20,9 @@ struct forward_context {
     std::string_view path;       // non-empty: the normalised path to send instead of the target's
     std::string_view default_host;  // Host for requests without one (HTTP/1.0): the endpoint
     std::string_view host_override;  // non-empty: the Host sent upstream (route `rewrite { host }`)
+    // The verified client certificate (TLS listeners), sent under the route's header names.
+    std::string_view client_cert_subject;
+    std::string_view client_cert_fingerprint;
 };
 
 // Serialises the request head sent upstream into `out` (cleared first).
@@ -33,7 +36,13 @@ struct response_framing {
     bool keep_alive = true;        // false: add "Connection: close"
     bool http10_keep_alive = false;  // HTTP/1.0 client kept alive: "Connection: keep-alive"
     std::string_view set_cookie;   // non-empty: one more Set-Cookie field (sticky sessions)
+    const config::security_headers_config* security = nullptr;  // TLS listener's, when they apply
 };
+
+// Appends the TLS security headers (HSTS, X-Content-Type-Options, Referrer-Policy,
+// X-Frame-Options) that `present` (the response's own fields, may be null) does not have.
+void append_security_headers(std::string& out, const config::security_headers_config& security,
+                             const std::vector<http1::header>* present);
 
 // Serialises the response head sent downstream into `out` (cleared first).
 void build_downstream_head(std::string& out, const http1::response_head& response,

@@ -1,4 +1,12 @@
 #include "proxy/http1_connection.hpp"
+#include "proxy/forwarding.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <tuple>
+
+#include <boost/asio/ssl/error.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -89,6 +97,29 @@ void append_field(std::string& out, std::string_view key, std::string_view value
     out += '"';
 }
 
+// Why a handshake failed, in the few classes an operator acts on differently.
+observability::tls_failure classify(const boost::system::error_code& ec) {
+    using observability::tls_failure;
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset)
+        return tls_failure::client_closed;
+    if (ec.category() != asio::error::get_ssl_category()) return tls_failure::other;
+    switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_VERSION_TOO_HIGH:
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST: return tls_failure::protocol_version;
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_SHARED_GROUPS:
+    case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM: return tls_failure::no_shared_cipher;
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+    case SSL_R_CERTIFICATE_VERIFY_FAILED:
+    case SSL_R_NO_CERTIFICATES_RETURNED: return tls_failure::client_certificate;
+    default: return tls_failure::other;
+    }
+}
+
 }  // namespace
 
 http1_connection::http1_connection(worker_context& worker, tcp::socket socket,
@@ -150,7 +181,8 @@ awaitable<std::size_t> http1_connection::read_some(boost::system::error_code& ec
         ec = asio::error::no_buffer_space;
         co_return 0;
     }
-    auto [error, n] = co_await socket_.async_read_some(asio::buffer(data, room), use_tuple);
+    auto [error, n] = tls_ ? co_await tls_->async_read_some(asio::buffer(data, room), use_tuple)
+                           : co_await socket_.async_read_some(asio::buffer(data, room), use_tuple);
     ec = error;
     in_.commit(n);
     record_.bytes_received += n;
@@ -161,7 +193,17 @@ awaitable<std::size_t> http1_connection::read_some(boost::system::error_code& ec
 awaitable<bool> http1_connection::write(std::string_view data, std::string_view more) {
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(data.data(), data.size()),
                                                     asio::buffer(more.data(), more.size())};
-    auto [ec, n] = co_await asio::async_write(socket_, buffers, use_tuple);
+    std::size_t n = 0;
+    boost::system::error_code ec;
+    if (!tls_) {
+        std::tie(ec, n) = co_await asio::async_write(socket_, buffers, use_tuple);
+    } else if (!more.empty() && data.size() + more.size() <= 16 * 1024) {
+        // One TLS record instead of two (and one write instead of two) for a head + small body.
+        tls_gather_.assign(data).append(more);
+        std::tie(ec, n) = co_await asio::async_write(*tls_, asio::buffer(tls_gather_), use_tuple);
+    } else {
+        std::tie(ec, n) = co_await asio::async_write(*tls_, buffers, use_tuple);
+    }
     record_.bytes_sent += n;
     worker_.metrics.bytes_sent.inc(n);
     co_return !ec;
@@ -197,6 +239,7 @@ awaitable<void> http1_connection::send_response(int status, std::string_view con
     const auto length_size = fmt::format_to_n(length, sizeof length, "{}", body.size()).size;
     http1::append_header(out_, "Content-Length", std::string_view(length, length_size));
     http1::append_header(out_, "X-Request-Id", record_.id());
+    if (const auto* security = security_headers(record_.route)) append_security_headers(out_, *security, nullptr);
     if (!keep_alive_) http1::append_header(out_, "Connection", "close");
     http1::append_head_end(out_);
     if (!head_only) out_.append(body);
@@ -369,6 +412,31 @@ awaitable<bool> http1_connection::read_request_head() {
     }
 }
 
+awaitable<bool> http1_connection::tls_handshake() {
+    auto it = snap_->tls_contexts.find(listener_key_);
+    if (it == snap_->tls_contexts.end()) co_return false;
+    tls_context_ = it->second;
+    SSL* ssl = SSL_new(tls_context_->native());
+    if (ssl == nullptr) co_return false;
+    tls_ = std::make_unique<tls_stream>(socket_, ssl);  // takes ownership of `ssl`
+    set_deadline(timeout_kind::client_header, snap_->cfg->timeouts.client_header);
+    // Bytes that arrived with a PROXY header belong to the ClientHello.
+    auto [ec, used] = co_await tls_->async_handshake(asio::ssl::stream_base::server,
+                                                      asio::buffer(in_.readable().data(), in_.size()), use_tuple);
+    clear_deadline();
+    in_.consume(std::min(used, in_.size()));
+    if (ec) {
+        worker_.metrics.count_tls_failure(expired() ? observability::tls_failure::timeout : classify(ec));
+        keep_alive_ = false;
+        co_return false;
+    }
+    SSL* handle = tls_->native_handle();
+    tls_version_ = tls::version_name(handle);
+    client_cert_ = tls::verified_peer(handle);
+    worker_.metrics.count_tls_handshake(tls_version_, tls::session_reused(handle));
+    co_return true;
+}
+
 awaitable<void> http1_connection::lingering_close() {
     // Stop sending, then read and discard what the client still sends for a bounded time and
     // size, so the reply is not destroyed by a reset (RFC 9112 §9.6).
@@ -397,6 +465,7 @@ awaitable<void> http1_connection::run() {
 
     bool ok = true;
     if (listener_->proxy_protocol) ok = co_await read_proxy_header();
+    if (ok && listener_->tls) ok = co_await tls_handshake();
     if (ok) {
         peer_text_ = net::format_ip(peer_);
         peer_trusted_ = net::any_contains(listener_->trusted_proxies, peer_);
@@ -411,6 +480,7 @@ awaitable<void> http1_connection::run() {
             if (worker_.draining()) keep_alive_ = false;
         }
         if (!expired() && socket_.is_open()) co_await lingering_close();
+
     }
     clear_deadline();
     socket_.close(ec);

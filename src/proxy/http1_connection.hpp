@@ -10,12 +10,14 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 
 #include "common/byte_buffer.hpp"
 #include "http/http1/message.hpp"
 #include "net/cidr.hpp"
 #include "observability/metrics.hpp"
 #include "proxy/worker_context.hpp"
+#include "tls/tls_context.hpp"
 
 namespace sentinel::proxy {
 
@@ -67,6 +69,18 @@ public:
     const snapshot& snap() const { return *snap_; }
     const config::listener_config* listener() const { return listener_; }
     const std::string& peer_text() const { return peer_text_; }
+    // TLS listeners: the handshake's facts (empty/absent on plain connections).
+    bool secure() const { return tls_ != nullptr; }
+    std::string_view scheme() const { return tls_ ? "https" : "http"; }
+    const tls::peer_certificate& client_certificate() const { return client_cert_; }
+    std::string_view tls_version() const { return tls_version_; }
+    // The listener's security headers when they apply to responses of `route` (null route:
+    // a reply before routing), else null.
+    const config::security_headers_config* security_headers(const config::route_config* route) const {
+        if (!tls_ || listener_ == nullptr || !listener_->tls) return nullptr;
+        const auto& s = listener_->tls->security_headers;
+        return s.enabled && (route == nullptr || route->security_headers) ? &s : nullptr;
+    }
     bool peer_trusted() const { return peer_trusted_; }
     bool keep_alive() const { return keep_alive_; }
     void set_keep_alive(bool on) { keep_alive_ = keep_alive_ && on; }
@@ -101,6 +115,9 @@ private:
     // false when a reload removed the listener.
     bool refresh_snapshot();
     awaitable<bool> read_proxy_header();
+    // https listeners: the TLS handshake (bytes already read, e.g. after a PROXY header, are
+    // handed to it), bounded by client-header. False when it fails.
+    awaitable<bool> tls_handshake();
     // accept_request phase: true when `request_` holds a parsed head.
     awaitable<bool> read_request_head();
     void on_deadline();
@@ -112,6 +129,11 @@ private:
 
     worker_context& worker_;
     tcp::socket socket_;
+    using tls_stream = boost::asio::ssl::stream<tcp::socket&>;
+    std::unique_ptr<tls_stream> tls_;  // null on plain connections: all I/O goes to socket_
+    std::shared_ptr<const tls::server_context> tls_context_;  // kept alive for the connection
+    tls::peer_certificate client_cert_;
+    std::string_view tls_version_;
     std::string listener_key_;
     std::shared_ptr<const snapshot> snap_;  // the snapshot of the request being served
     const config::listener_config* listener_ = nullptr;
@@ -120,6 +142,7 @@ private:
     stream_record record_;
     std::string out_;      // reused: local replies and downstream response heads
     std::string up_head_;  // reused: the upstream request head (kept for a stale retry)
+    std::string tls_gather_;  // reused: head + small body joined into one TLS record
     std::size_t head_size_ = 0;
     std::string_view route_path_;
     std::string normalized_path_;

@@ -39,8 +39,8 @@ awaitable<void> send_fixed_response(http1_connection& conn, const config::route_
 
 // The redirect target: the request's URL with the parts the route names replaced.
 std::string redirect_location(const config::redirect_action& r, const http1::request_head& request,
-                              std::string_view path) {
-    const std::string_view scheme = r.scheme ? std::string_view(*r.scheme) : std::string_view("http");
+                              std::string_view path, std::string_view request_scheme) {
+    const std::string_view scheme = r.scheme ? std::string_view(*r.scheme) : request_scheme;
     const std::string_view authority = request.host;
     std::string_view host = router::strip_port(authority);
     std::string_view port;
@@ -107,7 +107,7 @@ awaitable<void> run_pipeline(http1_connection& conn) {
         co_return;
     }
     if (route->redirect) {
-        const std::string location = redirect_location(*route->redirect, request, conn.route_path());
+        const std::string location = redirect_location(*route->redirect, request, conn.route_path(), conn.scheme());
         const std::vector<config::header_value> headers{{"Location", location}};
         co_await send_fixed_response(conn, *route, local_reply_reason::redirect, route->redirect->status, {},
                                      headers, "text/plain; charset=utf-8");

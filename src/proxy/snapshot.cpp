@@ -2,6 +2,12 @@
 
 namespace sentinel::proxy {
 
+bool snapshot::tls_files_changed() const {
+    for (const auto& [key, ctx] : tls_contexts)
+        if (tls::files_changed(ctx->files())) return true;
+    return false;
+}
+
 std::string listen_key(const config::listener_config& listener) {
     return listener.listen.host + "|" + std::to_string(listener.listen.port);
 }
@@ -44,7 +50,23 @@ std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::con
         }
     }
 
-    for (const auto& l : c.listeners) snap->listeners.emplace(listen_key(l), &l);
+    for (const auto& l : c.listeners) {
+        const std::string key = listen_key(l);
+        snap->listeners.emplace(key, &l);
+        if (!l.tls) continue;
+        const tls::server_context* before = nullptr;
+        if (previous) {
+            auto it = previous->tls_contexts.find(key);
+            if (it != previous->tls_contexts.end()) before = it->second.get();
+        }
+        std::string error;
+        auto ctx = tls::server_context::build(*l.tls, before, error);
+        if (!ctx) {
+            errors.push_back("listener \"" + l.id + "\": " + error);
+            continue;
+        }
+        snap->tls_contexts.emplace(key, std::move(ctx));
+    }
 
     if (errors.size() != errors_before) return nullptr;
     return snap;

@@ -12,6 +12,7 @@
 #include "http/http1/message.hpp"
 #include "observability/access_log.hpp"
 #include "router/route_table.hpp"
+#include "tls/tls_context.hpp"
 #include "upstream/registry.hpp"
 #include "upstream/upstream_group.hpp"
 
@@ -27,9 +28,14 @@ struct snapshot {
     std::shared_ptr<observability::access_log> access_log;  // null: no access log
     // Listener settings by listen key (see listen_key()); sockets are matched to it on accept.
     std::unordered_map<std::string, const config::listener_config*> listeners;
+    // TLS contexts of the https listeners, by listen key.
+    std::unordered_map<std::string, std::shared_ptr<const tls::server_context>> tls_contexts;
 
     explicit snapshot(std::shared_ptr<const config::config> c)
         : cfg(std::move(c)), routes(cfg->routes) {}
+
+    // Certificate files (or OCSP responses) changed on disk since this snapshot was built.
+    bool tls_files_changed() const;
 
     const upstream::upstream_group* upstream_for(const config::route_config& route) const {
         const auto index = static_cast<std::size_t>(&route - cfg->routes.data());

@@ -199,7 +199,11 @@ awaitable<void> upstream_exchange::run() {
     ctx.request_id = record.id();
     ctx.peer = down_.peer_text();
     ctx.peer_trusted = down_.peer_trusted();
-    ctx.scheme = "http";
+    ctx.scheme = down_.scheme();
+    if (down_.client_certificate().present) {
+        ctx.client_cert_subject = down_.client_certificate().subject;
+        ctx.client_cert_fingerprint = down_.client_certificate().sha256;
+    }
     ctx.upgrade = upgrade_;
     std::string path;
     if (route_.rewrite.strip_prefix || route_.rewrite.add_prefix) {
@@ -711,6 +715,7 @@ awaitable<bool> upstream_exchange::relay_response_body() {
     if (down_.worker().draining()) down_.set_keep_alive(false);
     framing.keep_alive = down_.keep_alive();
     framing.http10_keep_alive = request.version_minor == 0 && down_.keep_alive();
+    framing.security = down_.security_headers(&route_);
     framing.set_cookie = set_cookie_;
     build_downstream_head(down_.scratch(), response_, route_, record.id(), framing);
     record.status = response_.status;

@@ -105,7 +105,7 @@ std::vector<std::int64_t> file_stamps(const std::vector<std::string>& files) {
 struct server::impl {
     impl(run_options opts, std::shared_ptr<const config::config> initial)
         : options(std::move(opts)), pending(std::move(initial)), signals(main, SIGINT, SIGTERM, SIGHUP),
-          rotate(main, SIGUSR1), watch_timer(main), drain_timer(main) {}
+          rotate(main, SIGUSR1), watch_timer(main), drain_timer(main), tls_watch_timer(main) {}
 
     run_options options;
     std::shared_ptr<const config::config> pending;  // the initial config, until run()
@@ -114,6 +114,7 @@ struct server::impl {
     asio::signal_set rotate;
     asio::steady_timer watch_timer;
     asio::steady_timer drain_timer;
+    asio::steady_timer tls_watch_timer;
     std::vector<std::unique_ptr<worker>> workers;
     std::vector<const observability::worker_metrics*> all_metrics;
     proxy::shared_state shared;
@@ -147,6 +148,7 @@ struct server::impl {
     void begin_shutdown();
     void wait_for_drain(steady_clock::time_point deadline);
     void schedule_watch();
+    void schedule_tls_watch();
     reload_result reload(std::string_view trigger);
 };
 
@@ -334,6 +336,7 @@ void server::impl::begin_shutdown() {
     shutting_down = true;
     ready = false;
     watch_timer.cancel();
+    tls_watch_timer.cancel();
     for (auto& w : workers) {
         worker* raw = w.get();
         raw->send([raw] {
@@ -371,6 +374,25 @@ void server::impl::schedule_watch() {
             reload("config file changed");
         }
         schedule_watch();
+    });
+}
+
+// Renewed certificates (and OCSP responses) take effect without a reload: when a file a TLS
+// context was built from changes, the snapshot is rebuilt from the same config. Handshakes
+// in progress keep the context they started with.
+void server::impl::schedule_tls_watch() {
+    tls_watch_timer.expires_after(std::chrono::seconds(2));
+    tls_watch_timer.async_wait([this](const boost::system::error_code& ec) {
+        if (ec || shutting_down) return;
+        if (snapshot->tls_files_changed()) {
+            std::vector<std::string> errors;
+            if (apply(snapshot->cfg, errors)) {
+                spdlog::info("TLS certificate files changed: contexts rebuilt");
+            } else {
+                for (const auto& e : errors) spdlog::error("TLS certificate files changed, keeping the old ones: {}", e);
+            }
+        }
+        schedule_tls_watch();
     });
 }
 
@@ -430,6 +452,7 @@ int server::run() {
     s.on_signal();
     s.on_rotate();
     s.schedule_watch();
+    s.schedule_tls_watch();
     s.start_dns_refresher();
     s.ready = true;
     spdlog::info("sentinel ready: {} workers, {} listeners, config hash {}", s.workers.size(),
