@@ -10,6 +10,10 @@
 // client_context: TLS towards an upstream: verification (system or configured CA, name or
 // IP checked against the certificate), SNI, ALPN, client certificate, and session reuse per
 // endpoint so pooled reconnects resume instead of doing full handshakes.
+//
+// Lifetime: the OpenSSL callbacks (SNI, ALPN, tickets, OCSP, new-session) find the context
+// through the SSL_CTX, so an SSL made from a context must not outlive that context: a
+// connection keeps the context's shared_ptr (or the snapshot holding it) for its lifetime.
 #pragma once
 
 #include <chrono>
@@ -50,6 +54,9 @@ public:
     // The context new connections start with (SNI may switch it during the handshake).
     SSL_CTX* native() const;
     const std::vector<file_stamp>& files() const { return files_; }
+    // The rotating ticket keys (null when session tickets are off); carried to the next
+    // build through `previous`. Tests advance its clock to check rotation.
+    const std::shared_ptr<ticket_keys>& tickets() const;
 
 private:
     server_context();
