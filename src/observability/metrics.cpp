@@ -213,6 +213,15 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p) {
     simple("sentinel_upstream_stale_connection_retries_total", "counter",
            "Requests retried on a fresh connection after a reused one failed before any response byte.",
            sum(w, [](auto& m) { return m.upstream_stale_retries.value(); }));
+    family(out, "sentinel_upstream_tls_handshakes_total", "counter",
+           "Completed TLS handshakes towards upstream endpoints, by whether a session was resumed.");
+    sample(out, "sentinel_upstream_tls_handshakes_total", "resumed=\"false\"",
+           sum(w, [](auto& m) { return m.upstream_tls_handshakes_full.value(); }));
+    sample(out, "sentinel_upstream_tls_handshakes_total", "resumed=\"true\"",
+           sum(w, [](auto& m) { return m.upstream_tls_handshakes_resumed.value(); }));
+    simple("sentinel_upstream_tls_handshake_failures_total", "counter",
+           "Failed TLS handshakes towards upstream endpoints (certificate verification, protocol, timeout).",
+           sum(w, [](auto& m) { return m.upstream_tls_handshake_failures.value(); }));
     simple("sentinel_upstream_bad_responses_total", "counter",
            "Upstream responses rejected as malformed (answered 502).",
            sum(w, [](auto& m) { return m.upstream_bad_responses.value(); }));

@@ -90,6 +90,9 @@ struct worker_metrics {
     counter upstream_connections_reused;
     counter upstream_stale_retries;  // reused connection failed before any byte: retried fresh
     counter upstream_bad_responses;
+    counter upstream_tls_handshakes_full;     // upstream TLS handshakes that did not resume
+    counter upstream_tls_handshakes_resumed;  // upstream TLS handshakes that resumed a session
+    counter upstream_tls_handshake_failures;  // verification, protocol or timeout failures
     counter upstream_retries;                  // tries after the first (stale retries excluded)
     counter upstream_retry_budget_exhausted;   // a retry was due but the budget refused it
     counter upstream_breaker_refusals;         // an endpoint was skipped: its breaker refused
