@@ -49,6 +49,15 @@ bool is_ip_literal(const std::string& s) {
     return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
+// Sessions are kept per endpoint and per verified name: a resumed session skips certificate
+// verification, so it must never serve a connection that would verify another name.
+std::string session_key(std::string_view endpoint_key, const std::string& name) {
+    std::string key(endpoint_key);
+    key += '\n';
+    key += name;
+    return key;
+}
+
 bool session_expired(const SSL_SESSION* s) {
     return SSL_SESSION_get_time(s) + SSL_SESSION_get_timeout(s) <= static_cast<long>(std::time(nullptr));
 }
@@ -66,8 +75,12 @@ struct client_context::impl {
         for (auto& [key, s] : sessions) SSL_SESSION_free(s);
     }
 
-    // Takes the caller's reference to `s`.
-    void store(const std::string& key, SSL_SESSION* s) {
+    // Keeps a private copy of `session`. A copy, because OpenSSL marks a session
+    // non-resumable when an SSL using it is freed without a TLS shutdown, and pooled
+    // connections often end that way (idle timeout, the peer closed first).
+    void store(const std::string& key, const SSL_SESSION* session) {
+        SSL_SESSION* s = SSL_SESSION_dup(session);
+        if (s == nullptr) return;
         SSL_SESSION* old = nullptr;
         {
             std::lock_guard lock(sessions_mutex);
@@ -86,7 +99,7 @@ struct client_context::impl {
         if (old != nullptr) SSL_SESSION_free(old);
     }
 
-    // A new reference to the endpoint's session, or null.
+    // A copy of the endpoint's session for one connection (see store()), or null.
     SSL_SESSION* take(const std::string& key) {
         std::lock_guard lock(sessions_mutex);
         auto it = sessions.find(key);
@@ -96,8 +109,7 @@ struct client_context::impl {
             sessions.erase(it);
             return nullptr;
         }
-        SSL_SESSION_up_ref(it->second);
-        return it->second;
+        return SSL_SESSION_dup(it->second);
     }
 
     static int on_new_session(SSL* ssl, SSL_SESSION* session) {
@@ -105,7 +117,7 @@ struct client_context::impl {
         const auto* key = static_cast<const std::string*>(SSL_get_ex_data(ssl, endpoint_key_index()));
         if (self == nullptr || key == nullptr || SSL_SESSION_is_resumable(session) != 1) return 0;
         self->store(*key, session);
-        return 1;  // we keep the reference OpenSSL handed us
+        return 0;  // we keep a copy, not OpenSSL's reference
     }
 };
 
@@ -202,13 +214,14 @@ bool client_context::prepare(SSL* ssl, std::string_view endpoint_host, std::stri
         SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     }
 
-    delete static_cast<std::string*>(SSL_get_ex_data(ssl, endpoint_key_index()));
-    auto* key = new std::string(endpoint_key);
+    auto* old_key = static_cast<std::string*>(SSL_get_ex_data(ssl, endpoint_key_index()));
+    auto* key = new std::string(session_key(endpoint_key, name));
     if (SSL_set_ex_data(ssl, endpoint_key_index(), key) != 1) {
         delete key;
         error = "cannot attach the endpoint key: " + openssl_error();
         return false;
     }
+    delete old_key;  // prepare() called twice on one SSL
     if (SSL_SESSION* session = impl_->take(*key)) {
         SSL_set_session(ssl, session);  // takes its own reference
         SSL_SESSION_free(session);
@@ -224,7 +237,10 @@ void client_context::remember(SSL* ssl, std::string_view endpoint_key) const {
         SSL_SESSION_free(session);
         return;
     }
-    impl_->store(std::string(endpoint_key), session);
+    // The key prepare() attached also holds the verified name; fall back to the caller's.
+    const auto* key = static_cast<const std::string*>(SSL_get_ex_data(ssl, endpoint_key_index()));
+    impl_->store(key != nullptr ? *key : std::string(endpoint_key), session);
+    SSL_SESSION_free(session);
 }
 
 std::string client_context::verify_error(SSL* ssl, std::string_view expected_name) {

@@ -163,4 +163,10 @@ std::string_view version_name(SSL* ssl) { return SSL_get_version(ssl); }
 
 bool session_reused(SSL* ssl) { return SSL_session_reused(ssl) == 1; }
 
+void keep_session_on_close(SSL* ssl) {
+    // SSL_free removes the session from the cache (and marks it non-resumable) unless the
+    // connection looks shut down; claim it was, without sending anything.
+    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+}
+
 }  // namespace sentinel::tls

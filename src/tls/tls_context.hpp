@@ -99,4 +99,11 @@ peer_certificate verified_peer(SSL* ssl);
 std::string_view version_name(SSL* ssl);  // "TLSv1.3", "TLSv1.2"
 bool session_reused(SSL* ssl);
 
+// Call before freeing an SSL whose connection ends without a TLS error but also without a
+// close_notify exchange (idle timeout, the peer just closed, shutdown): OpenSSL otherwise
+// treats the close as a failure and drops the session from the server's cache (clients
+// rarely send close_notify, so without this the session cache would hardly ever resume).
+// Not after a TLS error: that session must go.
+void keep_session_on_close(SSL* ssl);
+
 }  // namespace sentinel::tls
