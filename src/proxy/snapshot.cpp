@@ -1,10 +1,45 @@
 #include "proxy/snapshot.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace sentinel::proxy {
+
+namespace {
+
+bool same_certificate(const std::optional<config::certificate_config>& a,
+                      const std::optional<config::certificate_config>& b) {
+    if (a.has_value() != b.has_value()) return false;
+    return !a || (a->certificate == b->certificate && a->key == b->key && a->ocsp == b->ocsp);
+}
+
+bool same_upstream_tls(const config::upstream_tls_config& a, const config::upstream_tls_config& b) {
+    return a.ca == b.ca && a.sni == b.sni && same_certificate(a.client_certificate, b.client_certificate) &&
+           a.insecure_skip_verify == b.insecure_skip_verify && a.min_version == b.min_version;
+}
+
+// The client context for `group` (whose cfg has `tls`): the previous snapshot's when the same
+// upstream had the same settings and none of its files changed (pooled connections and
+// cached sessions stay usable), else a new one. Null + `error` when it cannot be built.
+std::shared_ptr<const tls::client_context> upstream_tls_context(const upstream::upstream_group& group,
+                                                                const snapshot* previous, std::string& error) {
+    const config::upstream_tls_config& cfg = *group.cfg->tls;
+    if (previous) {
+        for (const auto& old : previous->upstreams) {
+            if (old.id != group.id || !old.tls || !old.cfg->tls) continue;
+            if (same_upstream_tls(*old.cfg->tls, cfg) && !tls::files_changed(old.tls->files())) return old.tls;
+            break;
+        }
+    }
+    return tls::client_context::build(cfg, error);
+}
+
+}  // namespace
 
 bool snapshot::tls_files_changed() const {
     for (const auto& [key, ctx] : tls_contexts)
         if (tls::files_changed(ctx->files())) return true;
+    for (const auto& group : upstreams)
+        if (group.tls && tls::files_changed(group.tls->files())) return true;
     return false;
 }
 
@@ -22,6 +57,15 @@ std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::con
     const std::size_t errors_before = errors.size();
 
     snap->upstreams = registry.build(c, workers, errors);
+    for (auto& group : snap->upstreams) {
+        if (!group.cfg->tls) continue;
+        if (group.cfg->tls->insecure_skip_verify)
+            spdlog::warn("upstream \"{}\": tls insecure-skip-verify is on: endpoint certificates are not verified",
+                         group.id);
+        std::string error;
+        group.tls = upstream_tls_context(group, previous, error);
+        if (!group.tls) errors.push_back("upstream \"" + group.id + "\" tls: " + error);
+    }
     std::unordered_map<std::string, int> upstream_index;
     for (std::size_t i = 0; i < snap->upstreams.size(); ++i)
         upstream_index.emplace(snap->upstreams[i].id, static_cast<int>(i));

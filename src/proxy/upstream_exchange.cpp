@@ -1,6 +1,12 @@
 #include "proxy/upstream_exchange.hpp"
 
+#include <openssl/ssl.h>
+
+#include <tuple>
+
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <spdlog/spdlog.h>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -447,7 +453,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::try_endpoint(const choi
     body_started_ = body_started_ && !replayable_;
     request_complete_ = false;
     for (int attempt = 0;; ++attempt) {
-        up_ = attempt == 0 ? worker.pool.take(endpoint.key) : nullptr;
+        up_ = attempt == 0 ? worker.pool.take(endpoint.key, c.group->tls.get()) : nullptr;
         down_.record().upstream_reused = up_ != nullptr;
         if (up_) {
             worker.metrics.upstream_connections_reused.inc();
@@ -506,18 +512,84 @@ awaitable<upstream_exchange::outcome> upstream_exchange::connect(const upstream:
         up_.reset();
         co_return timed_out ? outcome::connect_timeout : outcome::connect_failed;
     }
-    down_.clear_deadline();
     boost::system::error_code ignored;
     up_->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    if (current_.group->tls) {
+        // One upstream-connect budget for TCP and TLS: the caller asked for a connection.
+        const outcome shaken = co_await tls_handshake(endpoint);
+        if (shaken != outcome::ok) co_return shaken;
+    }
+    down_.clear_deadline();
     worker.metrics.upstream_connections_created.inc();
     co_return outcome::ok;
+}
+
+awaitable<upstream_exchange::outcome> upstream_exchange::tls_handshake(const upstream::endpoint& endpoint) {
+    auto& metrics = down_.worker().metrics;
+    const upstream::upstream_group& group = *current_.group;
+    const std::string_view expected = group.cfg->tls->sni ? std::string_view(*group.cfg->tls->sni)
+                                                          : std::string_view(endpoint.host);
+    const auto failed = [&](std::string_view reason, bool timed_out) {
+        metrics.upstream_tls_handshake_failures.inc();
+        metrics.upstream_connect_failures.inc();
+        spdlog::warn("upstream \"{}\" endpoint {} ({}): TLS handshake failed: {}", group.id, endpoint.host,
+                     endpoint.key, reason);
+        down_.clear_deadline();
+        up_.reset();
+        return timed_out ? outcome::connect_timeout : outcome::connect_failed;
+    };
+
+    std::string error;
+    SSL* ssl = SSL_new(group.tls->native());
+    if (ssl == nullptr) co_return failed("cannot create a TLS connection", false);
+    if (!group.tls->prepare(ssl, endpoint.host, endpoint.key, error)) {
+        SSL_free(ssl);
+        co_return failed(error, false);
+    }
+    up_->tls_context = group.tls;  // the SSL must not outlive its context
+    up_->tls = std::make_unique<upstream::pooled_connection::tls_stream>(up_->socket, ssl);  // owns `ssl`
+    auto [ec] = co_await up_->tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
+    if (ec) {
+        if (down_.expired()) co_return failed("timed out (upstream-connect)", true);
+        std::string reason = tls::client_context::verify_error(ssl, expected);
+        if (reason.empty()) reason = ec.message();
+        co_return failed(reason, false);
+    }
+    // TLS 1.2 sessions are complete now; TLS 1.3 tickets arrive with the response and the
+    // context's new-session callback stores them.
+    group.tls->remember(ssl, endpoint.key);
+    (tls::session_reused(ssl) ? metrics.upstream_tls_handshakes_resumed : metrics.upstream_tls_handshakes_full).inc();
+    co_return outcome::ok;
+}
+
+awaitable<std::size_t> upstream_exchange::read_some_upstream(boost::system::error_code& ec) {
+    auto [data, room] = up_->buffer.prepare();
+    if (room == 0) {
+        ec = asio::error::no_buffer_space;
+        co_return 0;
+    }
+    auto [error, n] = up_->tls ? co_await up_->tls->async_read_some(asio::buffer(data, room), use_tuple)
+                               : co_await up_->socket.async_read_some(asio::buffer(data, room), use_tuple);
+    ec = error;
+    up_->buffer.commit(n);
+    co_return n;
 }
 
 awaitable<bool> upstream_exchange::write_upstream(std::string_view first, std::string_view second) {
     down_.set_deadline(timeout_kind::upstream_body_idle, snap_.cfg->timeouts.upstream_body_idle, &up_->socket);
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(first.data(), first.size()),
                                                     asio::buffer(second.data(), second.size())};
-    auto [ec, n] = co_await asio::async_write(up_->socket, buffers, use_tuple);
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    if (!up_->tls) {
+        std::tie(ec, n) = co_await asio::async_write(up_->socket, buffers, use_tuple);
+    } else if (!first.empty() && !second.empty() && first.size() + second.size() <= 16 * 1024) {
+        // The TLS stream writes one buffer per record: join a head and a small body.
+        tls_gather_.assign(first).append(second);
+        std::tie(ec, n) = co_await asio::async_write(*up_->tls, asio::buffer(tls_gather_), use_tuple);
+    } else {
+        std::tie(ec, n) = co_await asio::async_write(*up_->tls, buffers, use_tuple);
+    }
     co_return !ec;
 }
 
@@ -557,15 +629,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::send_request() {
 
 awaitable<std::size_t> upstream_exchange::read_upstream(boost::system::error_code& ec) {
     down_.set_deadline(timeout_kind::upstream_body_idle, snap_.cfg->timeouts.upstream_body_idle, &up_->socket);
-    auto [data, room] = up_->buffer.prepare();
-    if (room == 0) {
-        ec = asio::error::no_buffer_space;
-        co_return 0;
-    }
-    auto [error, n] = co_await up_->socket.async_read_some(asio::buffer(data, room), use_tuple);
-    ec = error;
-    up_->buffer.commit(n);
-    co_return n;
+    co_return co_await read_some_upstream(ec);
 }
 
 awaitable<bool> upstream_exchange::write_downstream(std::string_view first, std::string_view second) {
@@ -673,12 +737,17 @@ awaitable<upstream_exchange::outcome> upstream_exchange::read_response_head() {
                 co_return outcome::ok;
             }
         }
-        auto [data, room] = buffer.prepare();
-        if (room == 0) co_return outcome::bad_response;
-        auto [ec, n] = co_await up_->socket.async_read_some(asio::buffer(data, room), use_tuple);
-        buffer.commit(n);
+        boost::system::error_code ec;
+        const std::size_t n = co_await read_some_upstream(ec);
+        if (ec == asio::error::no_buffer_space) co_return outcome::bad_response;
         if (n > 0) continue;
         if (down_.expired()) co_return outcome::timeout;
+        if (up_->tls && ec.category() == asio::error::get_ssl_category()) {
+            // An alert instead of a response: e.g. TLS 1.3 refusing our (missing) client
+            // certificate, which the server can only say after our handshake ended.
+            spdlog::warn("upstream \"{}\" endpoint {} ({}): TLS error instead of a response: {}", current_.group->id,
+                         current_.endpoint->host, current_.endpoint->key, ec.message());
+        }
         if (!any_byte && down_.record().upstream_reused) co_return outcome::stale;
         co_return outcome::reset;
     }

@@ -38,6 +38,11 @@ private:
     awaitable<void> reply_failure(outcome result);
 
     awaitable<outcome> connect(const upstream::endpoint& endpoint);
+    // TLS upstreams: the handshake on the just-connected `up_`, still under the
+    // upstream-connect deadline. A failure (verification included) is a connect failure.
+    awaitable<outcome> tls_handshake(const upstream::endpoint& endpoint);
+    // Reads into `up_->buffer` / writes to the upstream, through TLS when the connection has it.
+    awaitable<std::size_t> read_some_upstream(boost::system::error_code& ec);
     awaitable<bool> write_upstream(std::string_view first, std::string_view second = {});
     awaitable<outcome> send_request();
     awaitable<outcome> send_content_length_body(std::uint64_t remaining);
@@ -77,6 +82,7 @@ private:
     bool counted_in_flight_ = false;  // group_.state->in_flight includes this request
     bool retry_slot_ = false;         // holds a slot of the retry budget
     std::chrono::steady_clock::time_point try_start_;
+    std::string tls_gather_;  // TLS: two small buffers joined into one record
 };
 
 }  // namespace sentinel::proxy

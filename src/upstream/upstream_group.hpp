@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "config/model/config.hpp"
+#include "tls/tls_context.hpp"
 #include "upstream/balancer.hpp"
 #include "upstream/endpoint_state.hpp"
 
@@ -38,6 +39,11 @@ struct upstream_group {
     endpoint_set backup;  // endpoints marked backup=#true
     std::shared_ptr<upstream_state> state;
     int backup_upstream = -1;  // index in the snapshot's groups, or -1
+    // `tls` configured: the context every connection to these endpoints is made with (null =
+    // plain TCP). Carried over from the previous snapshot while the settings and their files
+    // are unchanged, so a reload keeps pooled connections and cached sessions; a new context
+    // is a new pool identity (see connection_pool::take).
+    std::shared_ptr<const tls::client_context> tls;
 };
 
 }  // namespace sentinel::upstream
