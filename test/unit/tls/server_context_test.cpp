@@ -3,11 +3,15 @@
 // certificates and OCSP stapling, all through in-memory handshakes.
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <cstring>
 #include <functional>
 #include <fstream>
 #include <iterator>
+
+#include <unistd.h>
 
 #include "tls/ticket_keys.hpp"
 #include "tls/tls_context.hpp"
@@ -21,13 +25,6 @@ using testing::handshake;
 using testing::session_ptr;
 using testing::ssl_ctx_ptr;
 using testing::ssl_ptr;
-
-// Removes the generated certificates when the binary ends.
-class cert_cleanup : public ::testing::Environment {
-public:
-    void TearDown() override { certs::remove(); }
-};
-const auto* const cleanup_env = ::testing::AddGlobalTestEnvironment(new cert_cleanup);
 
 config::listener_tls_config listener(std::vector<config::certificate_config> list) {
     config::listener_tls_config cfg;
@@ -344,6 +341,37 @@ TEST_P(ServerResumption, SessionCacheResumesWithTicketsOff) {
 INSTANTIATE_TEST_SUITE_P(Versions, ServerResumption, ::testing::Values(TLS1_3_VERSION, TLS1_2_VERSION),
                          [](const auto& info) { return info.param == TLS1_3_VERSION ? "Tls13" : "Tls12"; });
 
+// Workers handshake on one context concurrently while keys rotate (run under ASan/UBSan;
+// the rotation path is the one that writes).
+TEST(ServerContext, ConcurrentHandshakesWhileTicketKeysRotate) {
+    auto cfg = listener({certs::pair("site")});
+    cfg.session_cache_size = 0;
+    auto server = build(cfg);
+    auto shared_client = testing::test_client_ctx();
+    auto seed = first_session(*server, shared_client.get());
+    std::atomic<int> failures{0}, resumed{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < 4; ++t) {
+        workers.emplace_back([&] {
+            auto client = testing::test_client_ctx();
+            session_ptr session(SSL_SESSION_dup(seed.get()));
+            for (int i = 0; i < 15; ++i) {
+                auto c = connect(*server, client.get(), "localhost", nullptr, session.get());
+                if (!c.result.ok) ++failures;
+                if (session_reused(c.client.get())) ++resumed;
+                session = session_of(c.client.get());
+            }
+        });
+    }
+    for (int i = 0; i < 20; ++i) {
+        server->tickets()->advance_clock_for_test(std::chrono::hours(13));
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    for (auto& w : workers) w.join();
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_GT(resumed.load(), 0);
+}
+
 config::listener_tls_config client_auth(config::client_auth_mode mode) {
     auto cfg = listener({certs::pair("site")});
     cfg.client_auth = mode;
@@ -470,8 +498,12 @@ TEST(ServerContext, BuildErrorsNameTheFile) {
 }
 
 TEST(ServerContext, FilesAreListedAndChangesDetected) {
-    const std::string dir = certs::dir() + "/stamps";
+    const std::string dir = certs::dir() + "/stamps-" + std::to_string(::getpid());
     std::filesystem::create_directories(dir);
+    struct cleanup {
+        std::string dir;
+        ~cleanup() { std::filesystem::remove_all(dir); }
+    } cleanup{dir};
     for (const char* f : {"site.pem", "site.key", "site.ocsp", "ca.pem"})
         std::filesystem::copy_file(certs::path(f), dir + "/" + f, std::filesystem::copy_options::overwrite_existing);
     auto cfg = listener({{dir + "/site.pem", dir + "/site.key", dir + "/site.ocsp"}});

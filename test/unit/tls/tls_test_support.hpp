@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -29,16 +30,39 @@ using ssl_ptr = std::unique_ptr<SSL, ssl_free>;
 using ssl_ctx_ptr = std::unique_ptr<SSL_CTX, ssl_ctx_free>;
 using session_ptr = std::unique_ptr<SSL_SESSION, session_free>;
 
-// Test certificates from test/support/make-certs.sh, made once per test binary.
+// Test certificates from test/support/make-certs.sh. CTest runs every test case in its own
+// process and making the set takes over a second (RSA), so one set per day is shared by
+// all of them: made aside and renamed into place, so a parallel process never sees half a
+// set; per day, so the 30-day certificates never go stale in an old build tree.
 class certs {
 public:
     static const std::string& dir() {
         static const std::string d = [] {
-            std::string tmpl = (std::filesystem::temp_directory_path() / "sentinel-tls-XXXXXX").string();
-            if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-            const std::string cmd = std::string("sh ") + SENTINEL_SOURCE_DIR + "/test/support/make-certs.sh " + tmpl;
+            namespace fs = std::filesystem;
+            char day[16];
+            const std::time_t now = std::time(nullptr);
+            std::strftime(day, sizeof day, "%Y%m%d", std::gmtime(&now));
+            const fs::path final_dir = std::string(SENTINEL_TLS_TEST_CERTS) + "-" + day;
+            if (fs::exists(final_dir / ".complete")) return final_dir.string();
+            fs::create_directories(final_dir.parent_path());
+            std::string tmp = final_dir.string() + ".tmp-XXXXXX";
+            if (mkdtemp(tmp.data()) == nullptr) std::abort();
+            const std::string cmd = std::string("sh ") + SENTINEL_SOURCE_DIR + "/test/support/make-certs.sh " + tmp;
             if (std::system(cmd.c_str()) != 0) std::abort();
-            return tmpl;
+            std::error_code ec;
+            fs::rename(tmp, final_dir, ec);
+            if (ec) {
+                fs::remove_all(tmp, ec);  // another process got there first
+            } else {
+                // The winner clears earlier days' sets.
+                const std::string prefix = fs::path(SENTINEL_TLS_TEST_CERTS).filename().string() + "-";
+                for (const auto& e : fs::directory_iterator(final_dir.parent_path(), ec)) {
+                    const std::string name = e.path().filename().string();
+                    if (name.rfind(prefix, 0) == 0 && e.path() != final_dir && name.find(".tmp-") == std::string::npos)
+                        fs::remove_all(e.path(), ec);
+                }
+            }
+            return final_dir.string();
         }();
         return d;
     }
@@ -46,7 +70,6 @@ public:
     static config::certificate_config pair(const std::string& base) {
         return config::certificate_config{path(base + ".pem"), path(base + ".key"), std::nullopt};
     }
-    static void remove() { std::filesystem::remove_all(dir()); }
 };
 
 struct handshake_result {
