@@ -249,10 +249,15 @@ std::string client_context::verify_error(SSL* ssl, std::string_view expected_nam
     std::string line = X509_verify_cert_error_string(result);
     if (result != X509_V_ERR_HOSTNAME_MISMATCH && result != X509_V_ERR_IP_ADDRESS_MISMATCH) return line;
 
+    const bool ip = result == X509_V_ERR_IP_ADDRESS_MISMATCH;
     std::string expected(expected_name);
-    if (expected.empty()) {
+    if (expected.empty() && !ip) {
         const char* host = X509_VERIFY_PARAM_get0_host(SSL_get0_param(ssl), 0);
         if (host != nullptr) expected = host;
+    } else if (expected.empty()) {
+        char* addr = X509_VERIFY_PARAM_get1_ip_asc(SSL_get0_param(ssl));
+        if (addr != nullptr) expected = addr;
+        OPENSSL_free(addr);
     }
     // Verification failed, so the peer certificate was never accepted; its chain is still kept.
     X509* cert = SSL_get0_peer_certificate(ssl);
@@ -260,7 +265,7 @@ std::string client_context::verify_error(SSL* ssl, std::string_view expected_nam
         STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
         if (chain != nullptr && sk_X509_num(chain) > 0) cert = sk_X509_value(chain, 0);
     }
-    line = "hostname mismatch: expected " + expected;
+    line = (ip ? "IP address mismatch: expected " : "hostname mismatch: expected ") + expected;
     if (cert != nullptr) {
         std::string names;
         for (const auto& n : detail::certificate_names(cert, true)) names += (names.empty() ? "" : ", ") + n;
