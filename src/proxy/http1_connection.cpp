@@ -184,6 +184,8 @@ awaitable<std::size_t> http1_connection::read_some(boost::system::error_code& ec
     auto [error, n] = tls_ ? co_await tls_->async_read_some(asio::buffer(data, room), use_tuple)
                            : co_await socket_.async_read_some(asio::buffer(data, room), use_tuple);
     ec = error;
+    if (tls_ && error.category() == asio::error::get_ssl_category() && error != asio::ssl::error::stream_truncated)
+        tls_error_ = true;
     in_.commit(n);
     record_.bytes_received += n;
     worker_.metrics.bytes_received.inc(n);
@@ -483,6 +485,9 @@ awaitable<void> http1_connection::run() {
 
     }
     clear_deadline();
+    // Clients rarely send close_notify; without this the session would be dropped from the
+    // cache and never resume.
+    if (tls_ && !tls_error_) tls::keep_session_on_close(tls_->native_handle());
     socket_.close(ec);
 }
 

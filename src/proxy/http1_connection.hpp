@@ -129,9 +129,11 @@ private:
 
     worker_context& worker_;
     tcp::socket socket_;
+    // Declared before tls_ so it is destroyed after it: an SSL must not outlive its context.
+    std::shared_ptr<const tls::server_context> tls_context_;
     using tls_stream = boost::asio::ssl::stream<tcp::socket&>;
     std::unique_ptr<tls_stream> tls_;  // null on plain connections: all I/O goes to socket_
-    std::shared_ptr<const tls::server_context> tls_context_;  // kept alive for the connection
+    bool tls_error_ = false;           // a TLS-level error ended the connection
     tls::peer_certificate client_cert_;
     std::string_view tls_version_;
     std::string listener_key_;

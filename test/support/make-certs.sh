@@ -19,11 +19,11 @@ openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 
   -subj "/CN=Sentinel Test CA" -keyout ca.key -out ca.pem \
   -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
 
-leaf() {  # name keyopts subject san [days] [extra openssl x509 args]
-  name=$1; keyopts=$2; subj=$3; san=$4; days=${5:-30}
+leaf() {  # name keyopts subject subject-alt-names [days]
+  name=$1; keyopts=$2; subj=$3; leaf_san=$4; days=${5:-30}
   # shellcheck disable=SC2086
   openssl req -new -newkey $keyopts -nodes -subj "$subj" -keyout "$name.key" -out "$name.csr" 2>/dev/null
-  printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n' "$san" > "$name.ext"
+  printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n' "$leaf_san" > "$name.ext"
   openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days "$days" \
     -extfile "$name.ext" -out "$name.leaf" 2>/dev/null
   cat "$name.leaf" ca.pem > "$name.pem"
