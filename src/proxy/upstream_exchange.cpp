@@ -743,10 +743,21 @@ awaitable<upstream_exchange::outcome> upstream_exchange::read_response_head() {
         if (n > 0) continue;
         if (down_.expired()) co_return outcome::timeout;
         if (up_->tls && ec.category() == asio::error::get_ssl_category()) {
-            // An alert instead of a response: e.g. TLS 1.3 refusing our (missing) client
-            // certificate, which the server can only say after our handshake ended.
+            const auto& e = *current_.endpoint;
+            if (!any_byte && !down_.record().upstream_reused) {
+                // A fatal alert as the first thing on a new connection is the server refusing
+                // the handshake: in TLS 1.3 it judges our client certificate (or its absence)
+                // only after our side has finished, so the refusal arrives here. It never
+                // read the request: a connect failure like any other failed handshake.
+                auto& metrics = down_.worker().metrics;
+                metrics.upstream_tls_handshake_failures.inc();
+                metrics.upstream_connect_failures.inc();
+                spdlog::warn("upstream \"{}\" endpoint {} ({}): TLS handshake failed: refused by the server: {}",
+                             current_.group->id, e.host, e.key, ec.message());
+                co_return outcome::connect_failed;
+            }
             spdlog::warn("upstream \"{}\" endpoint {} ({}): TLS error instead of a response: {}", current_.group->id,
-                         current_.endpoint->host, current_.endpoint->key, ec.message());
+                         e.host, e.key, ec.message());
         }
         if (!any_byte && down_.record().upstream_reused) co_return outcome::stale;
         co_return outcome::reset;
