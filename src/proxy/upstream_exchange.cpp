@@ -134,6 +134,16 @@ upstream::attempt_result health_result(int status) {
     return status >= 500 ? upstream::attempt_result::server_error : upstream::attempt_result::success;
 }
 
+// SSL message callback during an upstream handshake: notes a CertificateRequest, so a
+// refusal for want of a client certificate can be told from other failures even when the
+// server's alert is lost (it closes with our request unread, and the reset discards it).
+void note_certificate_request(int write_p, int, int content_type, const void* buf, std::size_t len, SSL*,
+                              void* arg) {
+    if (write_p == 0 && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+        static_cast<const unsigned char*>(buf)[0] == SSL3_MT_CERTIFICATE_REQUEST)
+        *static_cast<bool*>(arg) = true;
+}
+
 // Clears the connection's deadline on every exit path, before the upstream socket it may
 // point at is destroyed.
 struct deadline_guard {
@@ -241,6 +251,25 @@ awaitable<void> upstream_exchange::run() {
         const auto* cb = owner.circuit_breaker ? &*owner.circuit_breaker : nullptr;
         const auto* od = owner.outlier_detection ? &*owner.outlier_detection : nullptr;
         auto& state = *current_.endpoint->state;
+        {
+            // Per-upstream metrics of this try (the endpoint's group: a backup upstream counts as itself).
+            using observability::upstream_try_failure;
+            auto& um = worker.upstream_metrics(snap_, *current_.group);
+            auto failed = [&](upstream_try_failure f) { um.try_failures[static_cast<std::size_t>(f)].inc(); };
+            switch (result) {
+            case outcome::ok:
+                um.response_header_duration.observe(latency);
+                um.responses[observability::status_class_of(response_.status)].inc();
+                break;
+            case outcome::connect_failed: failed(upstream_try_failure::connect_failure); break;
+            case outcome::connect_timeout: failed(upstream_try_failure::connect_timeout); break;
+            case outcome::timeout: failed(upstream_try_failure::timeout); break;
+            case outcome::reset: failed(upstream_try_failure::reset); break;
+            case outcome::bad_response: failed(upstream_try_failure::bad_response); break;
+            case outcome::refused: failed(upstream_try_failure::refused); break;
+            default: break;
+            }
+        }
         switch (result) {
         case outcome::ok: state.report(now, health_result(response_.status), latency, cb, od); break;
         case outcome::connect_failed:
@@ -295,6 +324,10 @@ awaitable<void> upstream_exchange::run() {
         }
     }
     const bool complete = co_await relay_response_body();
+    if (complete)
+        worker.upstream_metrics(snap_, *current_.group)
+            .request_duration.observe(std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::steady_clock::now() - try_start_));
     down_.clear_deadline();
     if (!complete) {
         down_.set_keep_alive(false);
@@ -474,6 +507,20 @@ awaitable<upstream_exchange::outcome> upstream_exchange::try_endpoint(const choi
             continue;
         }
         if (result == outcome::stale) result = outcome::reset;
+        if (result == outcome::reset && !down_.record().upstream_reused && up_ && up_->tls &&
+            up_->buffer.empty() && up_->tls_certificate_requested && !c.group->cfg->tls->client_certificate) {
+            // TLS 1.3 lets the server refuse a missing client certificate only after our side
+            // of the handshake ended; its alert is often lost to the reset that follows (it
+            // closes with our request unread). Closed before any response byte after asking
+            // for a certificate we do not have: the handshake failed, the request was unread.
+            auto& metrics = worker.metrics;
+            metrics.upstream_tls_handshake_failures.inc();
+            metrics.upstream_connect_failures.inc();
+            spdlog::warn("upstream \"{}\" endpoint {} ({}): TLS handshake failed: the server asked for a client "
+                         "certificate and none is configured (connection closed before a response)",
+                         c.group->id, endpoint.host, endpoint.key);
+            result = outcome::connect_failed;
+        }
         if (result != outcome::ok) {
             down_.clear_deadline();
             up_.reset();
@@ -503,6 +550,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::connect(const upstream:
     const std::size_t capacity = std::max<std::size_t>(64 * 1024, snap_.limits.max_header_bytes + 16 * 1024);
     up_ = std::make_unique<upstream::pooled_connection>(worker.io(), capacity);
     up_->key = endpoint.key;
+    const auto connect_start = std::chrono::steady_clock::now();
     down_.set_deadline(timeout_kind::upstream_connect, snap_.cfg->timeouts.upstream_connect, &up_->socket);
     auto [ec] = co_await up_->socket.async_connect(endpoint.address, use_tuple);
     if (ec) {
@@ -521,6 +569,9 @@ awaitable<upstream_exchange::outcome> upstream_exchange::connect(const upstream:
     }
     down_.clear_deadline();
     worker.metrics.upstream_connections_created.inc();
+    worker.upstream_metrics(snap_, *current_.group)
+        .connect_duration.observe(std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - connect_start));
     co_return outcome::ok;
 }
 
@@ -548,11 +599,16 @@ awaitable<upstream_exchange::outcome> upstream_exchange::tls_handshake(const ups
     }
     up_->tls_context = group.tls;  // the SSL must not outlive its context
     up_->tls = std::make_unique<upstream::pooled_connection::tls_stream>(up_->socket, ssl);  // owns `ssl`
+    SSL_set_msg_callback(ssl, note_certificate_request);
+    SSL_set_msg_callback_arg(ssl, &up_->tls_certificate_requested);
     auto [ec] = co_await up_->tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
+    SSL_set_msg_callback(ssl, nullptr);  // it would run for every record
     if (ec) {
         if (down_.expired()) co_return failed("timed out (upstream-connect)", true);
         std::string reason = tls::client_context::verify_error(ssl, expected);
         if (reason.empty()) reason = ec.message();
+        if (up_->tls_certificate_requested && !group.cfg->tls->client_certificate)
+            reason += " (the server asked for a client certificate and none is configured)";
         co_return failed(reason, false);
     }
     // TLS 1.2 sessions are complete now; TLS 1.3 tickets arrive with the response and the

@@ -58,6 +58,7 @@ struct pooled_connection {
     boost::asio::ip::tcp::socket socket;
     std::shared_ptr<const tls::client_context> tls_context;  // null: plain TCP; the pool identity
     std::unique_ptr<tls_stream> tls;  // TLS upstreams: made before the handshake; all I/O goes through it
+    bool tls_certificate_requested = false;  // the server sent a CertificateRequest in the handshake
     byte_buffer buffer;  // response bytes; empty whenever the connection is idle
     std::string key;
     std::chrono::steady_clock::time_point idle_since;
