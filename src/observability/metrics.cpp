@@ -2,7 +2,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -42,6 +44,65 @@ const char* to_string(timeout_kind kind) {
     return names[static_cast<std::size_t>(kind)];
 }
 
+http_method method_of(std::string_view m) noexcept {
+    switch (m.size()) {
+    case 3: return m == "GET" ? http_method::get : m == "PUT" ? http_method::put : http_method::other;
+    case 4: return m == "HEAD" ? http_method::head : m == "POST" ? http_method::post : http_method::other;
+    case 5: return m == "PATCH" ? http_method::patch : http_method::other;
+    case 6: return m == "DELETE" ? http_method::delete_ : http_method::other;
+    case 7: return m == "OPTIONS" ? http_method::options : http_method::other;
+    default: return http_method::other;
+    }
+}
+
+const char* to_string(http_method method) {
+    static constexpr const char* names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other"};
+    static_assert(std::size(names) == static_cast<std::size_t>(http_method::count_));
+    return names[static_cast<std::size_t>(method)];
+}
+
+const char* status_class_name(std::size_t index) {
+    static constexpr const char* names[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    static_assert(std::size(names) == status_classes);
+    return names[index < status_classes ? index : 0];
+}
+
+const char* to_string(upstream_try_failure reason) {
+    static constexpr const char* names[] = {"connect_failure", "connect_timeout", "timeout",
+                                            "reset", "bad_response", "refused"};
+    static_assert(std::size(names) == static_cast<std::size_t>(upstream_try_failure::count_));
+    return names[static_cast<std::size_t>(reason)];
+}
+
+template <class Slot>
+Slot& labelled_metrics::find_or_create(std::map<std::string, Slot*, std::less<>>& map,
+                                       std::deque<Slot>& store, std::string_view id) {
+    // Only this worker inserts, so finding without the lock cannot race with an insert.
+    if (auto it = map.find(id); it != map.end()) return *it->second;
+    std::lock_guard lock(mutex_);
+    Slot& slot = store.emplace_back();
+    map.emplace(std::string(id), &slot);
+    return slot;
+}
+
+listener_slot& labelled_metrics::listener(std::string_view id) {
+    return find_or_create(listeners_, listener_store_, id);
+}
+route_slot& labelled_metrics::route(std::string_view id) { return find_or_create(routes_, route_store_, id); }
+upstream_slot& labelled_metrics::upstream(std::string_view id) {
+    return find_or_create(upstreams_, upstream_store_, id);
+}
+
+counter& labelled_metrics::requests(std::string_view listener, std::string_view route, http_method method,
+                                    std::size_t status_class) {
+    request_key key{std::string(listener), std::string(route), method, status_class};
+    if (auto it = requests_.find(key); it != requests_.end()) return *it->second;
+    std::lock_guard lock(mutex_);
+    counter& c = request_store_.emplace_back();
+    requests_.emplace(std::move(key), &c);
+    return c;
+}
+
 void histogram::observe(std::chrono::microseconds elapsed) noexcept {
     const double seconds = static_cast<double>(elapsed.count()) / 1e6;
     std::size_t i = 0;
@@ -71,6 +132,50 @@ void sample(std::string& out, std::string_view name, std::string_view labels, do
         fmt::format_to(std::back_inserter(out), "{} {}\n", name, value);
     else
         fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", name, labels, value);
+}
+
+// Prometheus label values escape backslash, quote and newline.
+std::string escape_label(std::string_view v) {
+    std::string out;
+    out.reserve(v.size());
+    for (char c : v) {
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n') { out += "\\n"; continue; }
+        out += c;
+    }
+    return out;
+}
+
+// Sums of one histogram across workers: buckets (not cumulative), count, sum in seconds.
+struct histogram_sum {
+    std::array<std::uint64_t, duration_buckets.size() + 1> buckets{};
+    std::uint64_t count = 0;
+    std::uint64_t sum_micros = 0;
+    void add(const histogram& h) {
+        for (std::size_t b = 0; b < buckets.size(); ++b) buckets[b] += h.buckets[b].value();
+        count += h.count.value();
+        sum_micros += h.sum_micros.value();
+    }
+};
+
+// Samples of one histogram series; `labels` is "" or `k="v"` pairs without braces.
+void histogram_samples(std::string& out, std::string_view name, std::string_view labels, const histogram_sum& h) {
+    const std::string sep = labels.empty() ? "" : ",";
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b <= duration_buckets.size(); ++b) {
+        cumulative += h.buckets[b];
+        const std::string le = b < duration_buckets.size() ? fmt::format("{}", duration_buckets[b]) : "+Inf";
+        sample(out, fmt::format("{}_bucket", name), fmt::format("{}{}le=\"{}\"", labels, sep, le),
+               static_cast<double>(cumulative));
+    }
+    sample(out, fmt::format("{}_sum", name), labels, static_cast<double>(h.sum_micros) / 1e6);
+    sample(out, fmt::format("{}_count", name), labels, static_cast<double>(h.count));
+}
+
+double process_limit_fds() {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 0;
+    return static_cast<double>(rl.rlim_cur);
 }
 
 // Reads a "Key:  123 kB" line from /proc/self/status.
@@ -110,7 +215,7 @@ double open_fds() {
 
 }  // namespace
 
-std::string render_prometheus(const workers_t& w, const process_metrics& p) {
+std::string render_prometheus(const workers_t& w, const process_metrics& p, const config_figures& figures) {
     std::string out;
     out.reserve(16 * 1024);
     auto simple = [&](std::string_view name, std::string_view type, std::string_view help, double v) {
@@ -125,33 +230,98 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p) {
            "Downstream connections refused with 503 because a connection limit was reached.");
     sample(out, "sentinel_downstream_connections_rejected_total", "reason=\"max_connections\"",
            sum(w, [](auto& m) { return m.connections_rejected_max.value(); }));
-    {
-        std::int64_t active = 0;
-        for (const auto* m : w) active += m->connections_active.value();
-        simple("sentinel_downstream_connections_active", "gauge",
-               "Downstream connections currently open.", static_cast<double>(active));
+    // Labelled families: every worker's slots, summed by label values.
+    std::map<std::string, std::array<double, 4>> per_listener;  // bytes in, bytes out, http, https
+    std::map<std::string, histogram_sum> per_route;
+    struct upstream_sums {
+        histogram_sum request, connect, header;
+        std::array<std::uint64_t, status_classes> responses{};
+        std::array<std::uint64_t, static_cast<std::size_t>(upstream_try_failure::count_)> failures{};
+    };
+    std::map<std::string, upstream_sums> per_upstream;
+    std::map<std::tuple<std::string, std::string, http_method, std::size_t>, std::uint64_t> requests;
+    for (const auto* m : w) {
+        m->labelled.each_listener([&](const std::string& id, const listener_slot& l) {
+            auto& v = per_listener[id];
+            v[0] += static_cast<double>(l.request_bytes.value());
+            v[1] += static_cast<double>(l.response_bytes.value());
+            v[2] += static_cast<double>(l.active_http.value());
+            v[3] += static_cast<double>(l.active_https.value());
+        });
+        m->labelled.each_route([&](const std::string& id, const route_slot& r) { per_route[id].add(r.duration); });
+        m->labelled.each_upstream([&](const std::string& id, const upstream_slot& u) {
+            auto& v = per_upstream[id];
+            v.request.add(u.request_duration);
+            v.connect.add(u.connect_duration);
+            v.header.add(u.response_header_duration);
+            for (std::size_t i = 0; i < status_classes; ++i) v.responses[i] += u.responses[i].value();
+            for (std::size_t i = 0; i < v.failures.size(); ++i) v.failures[i] += u.try_failures[i].value();
+        });
+        m->labelled.each_request([&](const std::string& l, const std::string& r, http_method meth, std::size_t c,
+                                     const counter& n) { requests[{l, r, meth, c}] += n.value(); });
     }
+
+    family(out, "sentinel_downstream_connections_active", "gauge",
+           "Downstream connections currently open, by listener and protocol.");
+    for (const auto& [id, v] : per_listener) {
+        const std::string l = escape_label(id);
+        sample(out, "sentinel_downstream_connections_active", fmt::format("listener=\"{}\",protocol=\"http\"", l), v[2]);
+        sample(out, "sentinel_downstream_connections_active", fmt::format("listener=\"{}\",protocol=\"https\"", l), v[3]);
+    }
+    family(out, "sentinel_http_request_bytes_total", "counter",
+           "Downstream request bytes (heads and bodies) of finished requests, by listener.");
+    for (const auto& [id, v] : per_listener)
+        sample(out, "sentinel_http_request_bytes_total", fmt::format("listener=\"{}\"", escape_label(id)), v[0]);
+    family(out, "sentinel_http_response_bytes_total", "counter",
+           "Downstream response bytes of finished requests, by listener.");
+    for (const auto& [id, v] : per_listener)
+        sample(out, "sentinel_http_response_bytes_total", fmt::format("listener=\"{}\"", escape_label(id)), v[1]);
 
     family(out, "sentinel_http_requests_total", "counter",
-           "Downstream requests answered, by status class.");
-    static constexpr const char* classes[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
-    for (std::size_t c = 0; c < 6; ++c)
-        sample(out, "sentinel_http_requests_total", fmt::format("code=\"{}\"", classes[c]),
-               sum(w, [c](auto& m) { return m.requests_by_class[c].value(); }));
+           "Downstream requests answered, by listener, route (\"\" when unrouted), method and status class.");
+    for (const auto& [key, n] : requests) {
+        const auto& [l, r, meth, c] = key;
+        sample(out, "sentinel_http_requests_total",
+               fmt::format("listener=\"{}\",route=\"{}\",method=\"{}\",status_class=\"{}\"", escape_label(l),
+                           escape_label(r), to_string(meth), status_class_name(c)),
+               static_cast<double>(n));
+    }
 
     family(out, "sentinel_http_request_duration_seconds", "histogram",
-           "Time from the first byte of a request to the last byte of its response.");
-    std::uint64_t cumulative = 0;
-    for (std::size_t b = 0; b <= duration_buckets.size(); ++b) {
-        cumulative += sum(w, [b](auto& m) { return m.request_duration.buckets[b].value(); });
-        const std::string le = b < duration_buckets.size() ? fmt::format("{}", duration_buckets[b]) : "+Inf";
-        sample(out, "sentinel_http_request_duration_seconds_bucket", fmt::format("le=\"{}\"", le),
-               static_cast<double>(cumulative));
-    }
-    sample(out, "sentinel_http_request_duration_seconds_sum", {},
-           static_cast<double>(sum(w, [](auto& m) { return m.request_duration.sum_micros.value(); })) / 1e6);
-    sample(out, "sentinel_http_request_duration_seconds_count", {},
-           sum(w, [](auto& m) { return m.request_duration.count.value(); }));
+           "Time from the first byte of a request to the last byte of its response, by route (\"\" when unrouted).");
+    for (const auto& [id, h] : per_route)
+        histogram_samples(out, "sentinel_http_request_duration_seconds", fmt::format("route=\"{}\"", escape_label(id)), h);
+
+    family(out, "sentinel_upstream_request_duration_seconds", "histogram",
+           "Time from the start of the final upstream try to the end of the relayed response, by upstream.");
+    for (const auto& [id, v] : per_upstream)
+        histogram_samples(out, "sentinel_upstream_request_duration_seconds",
+                          fmt::format("upstream=\"{}\"", escape_label(id)), v.request);
+    family(out, "sentinel_upstream_connect_duration_seconds", "histogram",
+           "Time to open a new upstream connection (TCP connect plus TLS handshake), by upstream.");
+    for (const auto& [id, v] : per_upstream)
+        histogram_samples(out, "sentinel_upstream_connect_duration_seconds",
+                          fmt::format("upstream=\"{}\"", escape_label(id)), v.connect);
+    family(out, "sentinel_upstream_response_header_duration_seconds", "histogram",
+           "Time from the start of an upstream try to its response head, by upstream.");
+    for (const auto& [id, v] : per_upstream)
+        histogram_samples(out, "sentinel_upstream_response_header_duration_seconds",
+                          fmt::format("upstream=\"{}\"", escape_label(id)), v.header);
+    family(out, "sentinel_upstream_responses_total", "counter",
+           "Response heads received from upstream endpoints, by upstream and status class.");
+    for (const auto& [id, v] : per_upstream)
+        for (std::size_t c = 0; c < status_classes; ++c)
+            sample(out, "sentinel_upstream_responses_total",
+                   fmt::format("upstream=\"{}\",status_class=\"{}\"", escape_label(id), status_class_name(c)),
+                   static_cast<double>(v.responses[c]));
+    family(out, "sentinel_upstream_try_failures_total", "counter",
+           "Upstream tries that ended without a usable response, by upstream and reason.");
+    for (const auto& [id, v] : per_upstream)
+        for (std::size_t i = 0; i < v.failures.size(); ++i)
+            sample(out, "sentinel_upstream_try_failures_total",
+                   fmt::format("upstream=\"{}\",reason=\"{}\"", escape_label(id),
+                               to_string(static_cast<upstream_try_failure>(i))),
+                   static_cast<double>(v.failures[i]));
 
     family(out, "sentinel_local_replies_total", "counter",
            "Responses generated by Sentinel itself, by reason.");
@@ -241,6 +411,11 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p) {
            "Unix time the active configuration was loaded.", p.config_load_time.load());
     simple("sentinel_workers", "gauge", "Worker threads serving traffic.", p.workers);
     simple("sentinel_listeners", "gauge", "Traffic listeners bound.", static_cast<double>(p.listeners));
+    simple("sentinel_routes", "gauge", "Routes in the active configuration.", static_cast<double>(figures.routes));
+    simple("sentinel_upstreams", "gauge", "Upstreams in the active configuration.",
+           static_cast<double>(figures.upstreams));
+    family(out, "sentinel_build_info", "gauge", "The running build; the version label identifies it.");
+    sample(out, "sentinel_build_info", fmt::format("version=\"{}\"", escape_label(figures.version)), 1);
 
     const double start = std::chrono::duration<double>(p.start_time.time_since_epoch()).count();
     simple("sentinel_process_start_time_seconds", "gauge", "Unix time the process started.", start);
@@ -250,7 +425,12 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p) {
            process_cpu_seconds());
     simple("sentinel_process_resident_memory_bytes", "gauge", "Resident set size.",
            proc_status_kb("VmRSS") * 1024);
+    simple("sentinel_process_virtual_memory_bytes", "gauge", "Virtual memory size.",
+           proc_status_kb("VmSize") * 1024);
+    simple("sentinel_process_threads", "gauge", "Threads in the process.", proc_status_kb("Threads"));
     simple("sentinel_process_open_fds", "gauge", "Open file descriptors.", open_fds());
+    simple("sentinel_process_max_fds", "gauge", "Soft limit on open file descriptors (0: unlimited).",
+           process_limit_fds());
     return out;
 }
 

@@ -1,14 +1,28 @@
 // Per-worker counters, summed at scrape time (DESIGN §3: no shared atomics on the data path).
 // Each worker_metrics is written only by its own worker thread; the admin thread reads it.
 // Relaxed load+store instead of fetch_add: a single writer needs no locked instruction.
+//
+// Labelled families (per listener, route, upstream): each worker owns a labelled_metrics
+// whose slots are keyed by the *id strings* from the config, not by snapshot indices, so a
+// reload that reorders, adds or removes ids never moves a total to another series or sends a
+// counter backwards. Slots are created on first use (or when a snapshot is published, so
+// configured ids show up at zero) and never removed: an id that disappears keeps its totals
+// until restart, bounded by the ids ever configured. Only slot creation takes the block's
+// mutex (the scraper takes it to walk the slots); counting goes through a slot pointer the
+// worker caches per snapshot (proxy/worker_context), as lock-free as the plain counters.
+// Label values are config ids, a fixed method set and status classes: never raw paths.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace sentinel::observability {
@@ -75,6 +89,85 @@ struct histogram {
     void observe(std::chrono::microseconds elapsed) noexcept;
 };
 
+// Request methods as a bounded label: anything else is "other".
+enum class http_method : std::uint8_t { get, head, post, put, delete_, patch, options, other, count_ };
+http_method method_of(std::string_view method) noexcept;
+const char* to_string(http_method method);
+
+// Status classes as a label: index 1..5 = "1xx".."5xx", 0 = "other" (no status, or out of range).
+inline constexpr std::size_t status_classes = 6;
+inline std::size_t status_class_of(int status) noexcept {
+    return status >= 100 && status < 600 ? static_cast<std::size_t>(status / 100) : 0;
+}
+const char* status_class_name(std::size_t index);
+
+// Why an upstream try failed (per-upstream label of sentinel_upstream_try_failures_total).
+enum class upstream_try_failure : std::uint8_t {
+    connect_failure, connect_timeout, timeout, reset, bad_response, refused, count_
+};
+const char* to_string(upstream_try_failure reason);
+
+struct listener_slot {
+    counter request_bytes;    // downstream request bytes, counted when a request finishes
+    counter response_bytes;   // downstream response bytes, likewise
+    gauge active_http;        // open downstream connections on a plain listener
+    gauge active_https;       // ... on a TLS listener
+};
+
+struct route_slot {
+    histogram duration;
+};
+
+struct upstream_slot {
+    histogram request_duration;          // final try's start → response relayed
+    histogram connect_duration;          // TCP connect (+ TLS handshake) of new connections
+    histogram response_header_duration;  // try start → response head received
+    std::array<counter, status_classes> responses;  // response heads received, by class
+    std::array<counter, static_cast<std::size_t>(upstream_try_failure::count_)> try_failures;
+};
+
+// One worker's labelled slots (see the header comment). Lookups and counting are the
+// worker's; creation locks `mutex_` because the scraper may be walking the maps.
+class labelled_metrics {
+public:
+    listener_slot& listener(std::string_view id);
+    route_slot& route(std::string_view id);
+    upstream_slot& upstream(std::string_view id);
+    counter& requests(std::string_view listener, std::string_view route, http_method method,
+                      std::size_t status_class);
+
+    // Scraper side: calls fn(id, slot) for every slot, under the mutex.
+    template <class F> void each_listener(F&& fn) const { each(listeners_, fn); }
+    template <class F> void each_route(F&& fn) const { each(routes_, fn); }
+    template <class F> void each_upstream(F&& fn) const { each(upstreams_, fn); }
+    // fn(listener, route, method, status_class, counter)
+    template <class F> void each_request(F&& fn) const {
+        std::lock_guard lock(mutex_);
+        for (const auto& [key, c] : requests_)
+            fn(std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key), *c);
+    }
+
+private:
+    template <class Map, class F> void each(const Map& map, F& fn) const {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, slot] : map) fn(id, *slot);
+    }
+    template <class Slot>
+    Slot& find_or_create(std::map<std::string, Slot*, std::less<>>& map, std::deque<Slot>& store,
+                         std::string_view id);
+
+    using request_key = std::tuple<std::string, std::string, http_method, std::size_t>;
+    mutable std::mutex mutex_;
+    std::deque<listener_slot> listener_store_;  // deques: slot addresses never move
+    std::deque<route_slot> route_store_;
+    std::deque<upstream_slot> upstream_store_;
+    std::deque<counter> request_store_;
+    std::map<std::string, listener_slot*, std::less<>> listeners_;
+    std::map<std::string, route_slot*, std::less<>> routes_;
+    std::map<std::string, upstream_slot*, std::less<>> upstreams_;
+    std::map<request_key, counter*> requests_;
+};
+
 struct worker_metrics {
     counter connections_accepted;
     counter connections_rejected_max;
@@ -103,7 +196,7 @@ struct worker_metrics {
     counter tls_resumed;  // handshakes that resumed a session (ticket or cache)
     std::array<counter, static_cast<std::size_t>(tls_failure::count_)> tls_failures;
     counter access_log_dropped_lines;
-    histogram request_duration;
+    labelled_metrics labelled;
 
     void count_status(int status) noexcept {
         requests_by_class[status >= 100 && status < 600 ? status / 100 : 0].inc();
@@ -134,8 +227,15 @@ struct process_metrics {
     std::uint64_t listeners = 0;
 };
 
+// Figures of the active configuration, filled by the caller at scrape time (main thread).
+struct config_figures {
+    std::uint64_t routes = 0;
+    std::uint64_t upstreams = 0;
+    const char* version = "";
+};
+
 // Prometheus text exposition (version 0.0.4): every family with HELP/TYPE, even at zero.
 std::string render_prometheus(const std::vector<const worker_metrics*>& workers,
-                              const process_metrics& process);
+                              const process_metrics& process, const config_figures& figures = {});
 
 }  // namespace sentinel::observability

@@ -283,9 +283,12 @@ void http1_connection::begin_record() {
 void http1_connection::finish_record() {
     ++requests_;
     const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - record_.start);
-    auto& m = worker_.metrics;
-    m.count_status(record_.status);
-    m.request_duration.observe(elapsed);
+    worker_.metrics.count_status(record_.status);
+    worker_.request_counter(*snap_, listener_, record_.route, record_.method, record_.status).inc();
+    worker_.route_metrics(*snap_, record_.route).duration.observe(elapsed);
+    auto& per_listener = worker_.listener_metrics(*snap_, listener_);
+    per_listener.request_bytes.inc(record_.bytes_received);
+    per_listener.response_bytes.inc(record_.bytes_sent);
     if (snap_->access_log) append_access_log(elapsed);
     // Bytes already read past this request (pipelining) belong to the next one.
     record_.bytes_received = in_.size();
@@ -464,6 +467,10 @@ awaitable<void> http1_connection::run() {
     socket_.set_option(tcp::no_delay(true), ec);
 
     if (!refresh_snapshot()) co_return;  // listener removed by a reload after accept
+    {
+        auto& per_listener = worker_.listener_metrics(*snap_, listener_);
+        worker_.count_on_listener(this, listener_->tls ? per_listener.active_https : per_listener.active_http);
+    }
 
     bool ok = true;
     if (listener_->proxy_protocol) ok = co_await read_proxy_header();

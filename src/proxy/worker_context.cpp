@@ -1,6 +1,7 @@
 #include "proxy/worker_context.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <random>
 
 namespace sentinel::proxy {
@@ -46,6 +47,76 @@ void worker_context::publish(std::shared_ptr<const snapshot> snap) {
     flush_log();
     snapshot_ = std::move(snap);
     log_target_ = snapshot_->access_log;
+    build_metric_slots();
+}
+
+void worker_context::build_metric_slots() {
+    // Creating the slots now also makes every configured id show up at zero.
+    auto& labelled = metrics.labelled;
+    const auto& cfg = *snapshot_->cfg;
+    slots_.snap = snapshot_.get();
+    slots_.listeners.clear();
+    for (const auto& l : cfg.listeners) slots_.listeners.push_back(&labelled.listener(l.id));
+    slots_.routes.assign(1, &labelled.route(""));
+    for (const auto& r : cfg.routes) slots_.routes.push_back(&labelled.route(r.id));
+    slots_.upstreams.clear();
+    for (const auto& g : snapshot_->upstreams) slots_.upstreams.push_back(&labelled.upstream(g.id));
+    slots_.requests.clear();
+}
+
+namespace {
+// Index of `item` in `items` when it points into it, else -1.
+template <class T>
+std::ptrdiff_t index_in(const std::vector<T>& items, const T* item) {
+    const std::less<const T*> before;
+    if (item == nullptr || items.empty() || before(item, items.data()) || !before(item, items.data() + items.size()))
+        return -1;
+    return item - items.data();
+}
+}  // namespace
+
+observability::listener_slot& worker_context::listener_metrics(const snapshot& snap,
+                                                               const config::listener_config* listener) {
+    if (&snap == slots_.snap) {
+        const auto i = index_in(snap.cfg->listeners, listener);
+        if (i >= 0) return *slots_.listeners[static_cast<std::size_t>(i)];
+    }
+    return metrics.labelled.listener(listener ? std::string_view(listener->id) : std::string_view());
+}
+
+observability::route_slot& worker_context::route_metrics(const snapshot& snap, const config::route_config* route) {
+    if (&snap == slots_.snap) {
+        if (route == nullptr) return *slots_.routes[0];
+        const auto i = index_in(snap.cfg->routes, route);
+        if (i >= 0) return *slots_.routes[static_cast<std::size_t>(i) + 1];
+    }
+    return metrics.labelled.route(route ? std::string_view(route->id) : std::string_view());
+}
+
+observability::upstream_slot& worker_context::upstream_metrics(const snapshot& snap,
+                                                               const upstream::upstream_group& group) {
+    if (&snap == slots_.snap) {
+        const auto i = index_in(snap.upstreams, &group);
+        if (i >= 0) return *slots_.upstreams[static_cast<std::size_t>(i)];
+    }
+    return metrics.labelled.upstream(group.id);
+}
+
+observability::counter& worker_context::request_counter(const snapshot& snap, const config::listener_config* listener,
+                                                        const config::route_config* route, std::string_view method,
+                                                        int status) {
+    const auto m = observability::method_of(method);
+    const auto c = observability::status_class_of(status);
+    const std::string_view listener_id = listener ? std::string_view(listener->id) : std::string_view();
+    const std::string_view route_id = route ? std::string_view(route->id) : std::string_view();
+    if (&snap != slots_.snap) return metrics.labelled.requests(listener_id, route_id, m, c);
+    const auto li = index_in(snap.cfg->listeners, listener) + 1;
+    const auto ri = index_in(snap.cfg->routes, route) + 1;
+    const std::uint64_t key = (static_cast<std::uint64_t>(li) << 40) | (static_cast<std::uint64_t>(ri) << 8) |
+                              (static_cast<std::uint64_t>(m) << 4) | c;
+    auto [it, inserted] = slots_.requests.try_emplace(key, nullptr);
+    if (inserted) it->second = &metrics.labelled.requests(listener_id, route_id, m, c);
+    return *it->second;
 }
 
 bool worker_context::admit() {
@@ -79,6 +150,14 @@ void worker_context::remove(registered_connection* conn) {
     conn->prev_ = conn->next_ = nullptr;
     --connection_count_;
     metrics.connections_active.add(-1);
+    if (conn->listener_gauge_) conn->listener_gauge_->add(-1);
+    conn->listener_gauge_ = nullptr;
+}
+
+void worker_context::count_on_listener(registered_connection* conn, observability::gauge& active) {
+    if (conn->listener_gauge_) return;  // counted once, on the listener it was accepted on
+    conn->listener_gauge_ = &active;
+    active.add(1);
 }
 
 void worker_context::drain() {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -34,6 +35,7 @@ private:
     friend class worker_context;
     registered_connection* prev_ = nullptr;
     registered_connection* next_ = nullptr;
+    observability::gauge* listener_gauge_ = nullptr;  // per-listener active gauge, dropped in remove()
 };
 
 // Process-wide figures shared by the workers.
@@ -72,6 +74,8 @@ public:
     void add(registered_connection* conn);
     void remove(registered_connection* conn);
     std::size_t connection_count() const { return connection_count_; }
+    // Counts a registered connection in its listener's active gauge until remove().
+    void count_on_listener(registered_connection* conn, observability::gauge& active);
 
     // Stop keeping connections alive: idle ones close now, busy ones after their response.
     void drain();
@@ -83,6 +87,16 @@ public:
     // Connection deadlines: one wheel and one timer per worker (see runtime/deadline_wheel.hpp).
     void schedule_deadline(runtime::deadline_wheel::entry& e, std::chrono::steady_clock::time_point at);
     void cancel_deadline(runtime::deadline_wheel::entry& e) { deadlines_.cancel(e); }
+
+    // Labelled metric slots (observability/metrics.hpp). For the current snapshot they come
+    // from tables indexed like the snapshot, built at publish; a request still on an older
+    // snapshot (in flight across a reload) takes the slower lookup by id.
+    observability::listener_slot& listener_metrics(const snapshot& snap, const config::listener_config* listener);
+    observability::route_slot& route_metrics(const snapshot& snap, const config::route_config* route);
+    observability::upstream_slot& upstream_metrics(const snapshot& snap, const upstream::upstream_group& group);
+    observability::counter& request_counter(const snapshot& snap, const config::listener_config* listener,
+                                            const config::route_config* route, std::string_view method,
+                                            int status);
 
     // Appends a finished access-log line; batches are flushed at 32 KiB or every 100 ms.
     std::string& log_buffer() { return log_batch_; }
@@ -97,6 +111,17 @@ public:
 private:
     void schedule_housekeeping();
     void tick_deadlines();
+    void build_metric_slots();
+
+    // Slot tables for snapshot_ (see listener_metrics()); rebuilt by publish().
+    struct metric_slots {
+        const snapshot* snap = nullptr;
+        std::vector<observability::listener_slot*> listeners;  // by cfg->listeners index
+        std::vector<observability::route_slot*> routes;        // by cfg->routes index + 1; 0 = unrouted
+        std::vector<observability::upstream_slot*> upstreams;  // by snap->upstreams index
+        // (listener index + 1, route index + 1, method, status class) packed, created on first use.
+        std::unordered_map<std::uint64_t, observability::counter*> requests;
+    } slots_;
 
     boost::asio::io_context& ctx_;
     std::uint32_t index_;

@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/version.hpp"
 #include "config/loader.hpp"
 #include "proxy/acceptor.hpp"
 #include "proxy/snapshot.hpp"
@@ -431,7 +432,11 @@ int server::run() {
     if (const auto& admin_cfg = s.snapshot->cfg->admin) {
         admin_hooks hooks;
         hooks.metrics = [&s] {
-            std::string out = observability::render_prometheus(s.all_metrics, s.process);
+            observability::config_figures figures;
+            figures.routes = s.snapshot->cfg->routes.size();
+            figures.upstreams = s.snapshot->cfg->upstreams.size();
+            figures.version = sentinel::version;
+            std::string out = observability::render_prometheus(s.all_metrics, s.process, figures);
             render_upstream_metrics(s.snapshot->upstreams, out);
             return out;
         };
