@@ -446,13 +446,31 @@ awaitable<void> http1_connection::lingering_close() {
     // Stop sending, then read and discard what the client still sends for a bounded time and
     // size, so the reply is not destroyed by a reset (RFC 9112 §9.6).
     boost::system::error_code ec;
+    if (tls_ && !tls_error_) {
+        // TLS: end the stream with close_notify first. A stream that just stops is a
+        // truncation to the client (OpenSSL 3: "unexpected eof while reading"), which then
+        // treats the session as bad and never resumes it. Marking the client's close_notify
+        // as received makes the shutdown send ours without waiting for theirs.
+        SSL_set_shutdown(tls_->native_handle(), SSL_get_shutdown(tls_->native_handle()) | SSL_RECEIVED_SHUTDOWN);
+        set_deadline(timeout_kind::client_body_idle, std::chrono::seconds(2));
+        std::tie(ec) = co_await tls_->async_shutdown(use_tuple);
+        clear_deadline();
+        if (expired()) co_return;
+    }
     socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec) co_return;
     set_deadline(timeout_kind::client_body_idle, std::chrono::seconds(2));
     std::size_t discarded = 0;
     while (discarded < 256 * 1024) {
         in_.consume(in_.size());
-        const std::size_t n = co_await read_some(ec);
+        std::size_t n = 0;
+        if (tls_) {
+            // The TLS session is closed: discard the raw bytes.
+            auto [data, room] = in_.prepare();
+            std::tie(ec, n) = co_await socket_.async_read_some(asio::buffer(data, room), use_tuple);
+        } else {
+            n = co_await read_some(ec);
+        }
         if (n == 0) break;
         discarded += n;
     }
