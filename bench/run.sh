@@ -2,13 +2,14 @@
 # Side-by-side benchmark: Sentinel vs nginx vs HAProxy as reverse proxies in front of the
 # same nginx origin, pinned, interleaved, medians + ratios. See bench/README.md.
 #
-#   bench/run.sh                      full run: 3 rounds x 10 s per run (about 6.5 minutes)
+#   bench/run.sh                      full run: 3 rounds x 10 s per run (about 10 minutes)
 #   bench/run.sh --quick              1 round x 3 s (smoke run)
+#   bench/run.sh --no-tls             only the plain-HTTP scenarios
 #   bench/run.sh --only nginx,haproxy
 #   bench/run.sh --check              premise checks only, no load (a few seconds)
 #
-# Environment overrides: SENTINEL DURATION ROUNDS CONNS THREADS PROXY_CPU LOAD_CPU
-#                        WARMUP NGINX HAPROXY WRK KEEP_TMP=1
+# Environment overrides: SENTINEL DURATION ROUNDS CONNS TLS_CONNS THREADS PROXY_CPU LOAD_CPU
+#                        WARMUP NGINX HAPROXY WRK OPENSSL KEEP_TMP=1
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,6 +23,9 @@ WRK=${WRK:-wrk}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50 200}
+TLS_CONNS=${TLS_CONNS:-50}
+TLS=1
+OPENSSL=${OPENSSL:-openssl}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2}
 PROXY_CPU=${PROXY_CPU:-0}
@@ -29,12 +33,13 @@ LOAD_CPU=${LOAD_CPU:-1}
 ONLY=sentinel,nginx,haproxy
 CHECK_ONLY=0
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) DURATION=3; ROUNDS=1; WARMUP=1 ;;
         --check) CHECK_ONLY=1 ;;
+        --no-tls) TLS=0 ;;
         --only) ONLY=$2; shift ;;
         --only=*) ONLY=${1#--only=} ;;
         --duration) DURATION=$2; shift ;;
@@ -54,7 +59,7 @@ for p in "${PROXIES[@]}"; do
 done
 has_proxy() { local p; for p in "${PROXIES[@]}"; do [[ $p == "$1" ]] && return 0; done; return 1; }
 
-for tool in curl taskset "$WRK" "$NGINX" /usr/bin/python3; do
+for tool in curl taskset "$WRK" "$NGINX" "$OPENSSL" /usr/bin/python3; do
     command -v "$tool" >/dev/null || die "missing tool: $tool"
 done
 has_proxy haproxy && { command -v "$HAPROXY" >/dev/null || die "missing haproxy at $HAPROXY"; }
@@ -118,8 +123,10 @@ trap 'exit 143' TERM
 # proxies under test are started with `taskset -c $PROXY_CPU`.
 taskset -cp "$LOAD_CPU" $$ >/dev/null
 
-read -r ORIGIN_PORT SENTINEL_PORT NGINX_PORT HAPROXY_PORT <<<"$($LIB ports 4)"
+read -r ORIGIN_PORT SENTINEL_PORT NGINX_PORT HAPROXY_PORT SENTINEL_TLS_PORT NGINX_TLS_PORT HAPROXY_TLS_PORT \
+    <<<"$($LIB ports 7)"
 declare -A PORT=([sentinel]=$SENTINEL_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT)
+declare -A TLS_PORT=([sentinel]=$SENTINEL_TLS_PORT [nginx]=$NGINX_TLS_PORT [haproxy]=$HAPROXY_TLS_PORT)
 declare -A PID
 declare -A BODY_BYTES=([small]=13 [16k]=16384)
 BODIES=(small 16k)
@@ -137,6 +144,15 @@ wait_ready() {   # name pid url
 
 USER_LINE=""
 [[ $(id -u) == 0 ]] && USER_LINE="user root;"   # workers must read the 0700 mktemp dir
+
+# ------------------------------------------------------------------ TLS material
+# One ECDSA P-256 certificate (CN=localhost, chain = leaf + test CA) for all three proxies.
+# Each proxy has a second, TLS listener with session resumption OFF (no tickets, no session
+# cache), so that with `Connection: close` every request is a full handshake whatever the
+# client does; keep-alive TLS runs use the same listener (resumption plays no part there).
+CERTS=$TMP/tls
+sh "$REPO_DIR/test/support/make-certs.sh" "$CERTS" >/dev/null 2>&1 || die "make-certs.sh failed"
+cat "$CERTS/site.pem" "$CERTS/site.key" >"$CERTS/combined.pem"   # HAProxy: cert + key in one file
 
 # ------------------------------------------------------------------ origin (nginx)
 mkdir -p "$TMP/origin/html" "$TMP/origin/logs"
@@ -185,7 +201,20 @@ start_origin() {
 write_sentinel_conf() {
     cat >"$TMP/sentinel.kdl" <<EOF
 system { workers 1 }
-listeners { listener "bench" { listen "127.0.0.1:$SENTINEL_PORT" } }
+listeners {
+    listener "bench" { listen "127.0.0.1:$SENTINEL_PORT" }
+    listener "bench-tls" {
+        listen "127.0.0.1:$SENTINEL_TLS_PORT"
+        protocol "https"
+        tls {
+            certificate "$CERTS/site.pem" key="$CERTS/site.key"
+            session-tickets #false
+            session-cache-size 0
+            // nginx and HAProxy add no such headers: same work
+            security-headers { enabled #false }
+        }
+    }
+}
 routes { route "all" { match { path-prefix "/" }; upstream "origin" } }
 upstreams { upstream "origin" { endpoint "127.0.0.1:$ORIGIN_PORT"; pool { max-idle 256 } } }
 EOF
@@ -220,6 +249,12 @@ http {
     }
     server {
         listen 127.0.0.1:$NGINX_PORT backlog=4096;
+        listen 127.0.0.1:$NGINX_TLS_PORT ssl backlog=4096;
+        ssl_certificate $CERTS/site.pem;
+        ssl_certificate_key $CERTS/site.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache off;
+        ssl_session_tickets off;
         location / {
             proxy_pass http://origin;
             proxy_http_version 1.1;
@@ -239,6 +274,7 @@ write_haproxy_conf() {
 global
     nbthread 1
     maxconn 8192
+    tune.ssl.cachesize 0
     # no 'log' line: no logging
 
 defaults
@@ -254,6 +290,7 @@ defaults
 
 frontend bench
     bind 127.0.0.1:$HAPROXY_PORT
+    bind 127.0.0.1:$HAPROXY_TLS_PORT ssl crt $CERTS/combined.pem ssl-min-ver TLSv1.2 no-tls-tickets
     unique-id-format %[uuid()]
     unique-id-header X-Request-Id
     http-response set-header X-Request-Id %[unique-id]
@@ -315,6 +352,51 @@ expect_response_request_id() {   # base_url
         || { echo "    no X-Request-Id response header" >&2; return 1; }
 }
 
+tls_base() { echo "https://localhost:${TLS_PORT[$1]}"; }
+tls_curl() {   # proxy, then curl args: TLS with the test CA, "localhost" → 127.0.0.1
+    local p=$1; shift
+    curl --cacert "$CERTS/ca.pem" --resolve "localhost:${TLS_PORT[$p]}:127.0.0.1" "$@"
+}
+
+expect_tls_body() {   # proxy path expected_bytes
+    local got
+    got=$(tls_curl "$1" -s -o /dev/null --max-time 5 -w '%{http_code} %{size_download}' "$(tls_base "$1")$2") \
+        || got="curl-error"
+    [[ $got == "200 $3" ]] || { echo "    $(tls_base "$1")$2: got '$got', want '200 $3'" >&2; return 1; }
+}
+
+tls_params() {   # port: "version cipher group leaf-sha256" of a default client's handshake
+    local out fp
+    out=$(echo Q | timeout 10 "$OPENSSL" s_client -connect "127.0.0.1:$1" -servername localhost 2>/dev/null) || true
+    fp=$(printf '%s\n' "$out" | "$OPENSSL" x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/.*=//') || true
+    printf '%s %s %s\n' \
+        "$(printf '%s\n' "$out" | sed -n 's/^New, \(TLSv[0-9.]*\), Cipher is \(.*\)/\1 \2/p' | head -1)" \
+        "$(printf '%s\n' "$out" | sed -n 's/^Server Temp Key: \([^,]*\).*/\1/p' | head -1)" "$fp"
+}
+
+TLS_REFERENCE=""
+expect_same_tls() {   # proxy: same version, cipher, group and certificate as the first proxy
+    local got
+    got=$(tls_params "${TLS_PORT[$1]}")
+    [[ $got =~ ^TLSv1\.3\ [A-Z0-9_]+\ [A-Za-z0-9-]+\ [0-9A-F:]+$ ]] \
+        || { echo "    handshake parameters: '$got'" >&2; return 1; }
+    [[ -n $TLS_REFERENCE ]] || TLS_REFERENCE=$got
+    [[ $got == "$TLS_REFERENCE" ]] \
+        || { echo "    '$got' differs from the first proxy's '$TLS_REFERENCE'" >&2; return 1; }
+    echo "    $got" >&2
+}
+
+expect_no_resumption() {   # proxy: -reconnect never resumes, in TLS 1.2 (tickets come in the handshake) or 1.3
+    local v out
+    for v in -tls1_2 -tls1_3; do
+        out=$(printf 'GET /small HTTP/1.1\r\nHost: localhost\r\n\r\n' \
+              | timeout 20 "$OPENSSL" s_client -connect "127.0.0.1:${TLS_PORT[$1]}" -servername localhost \
+                    $v -reconnect 2>/dev/null) || true
+        [[ $(grep -c '^New, TLS' <<<"$out") -ge 6 ]] \
+            || { echo "    $v: $(grep -cE '^(New|Reused), ' <<<"$out") handshakes seen, $(grep -c '^Reused, ' <<<"$out") resumed" >&2; return 1; }
+    done
+}
+
 proxy_pinned() {   # name: every thread of every process on PROXY_CPU only
     local pid tid aff
     for pid in $($LIB tree "${PID[$1]}"); do
@@ -331,14 +413,20 @@ RAW=$TMP/raw.jsonl
 
 stub_accepts() { $LIB stub "http://127.0.0.1:$ORIGIN_PORT/stub_status"; }
 
-run_one() {   # proxy conns body round order
-    local p=$1 c=$2 b=$3 r=$4 o=$5 before after a0 a1 c0 c1 w0 w1 t0 t1 hwm npids out="$TMP/wrk-$1-$2-$3-$4.txt"
+run_one() {   # proxy conns body round order mode(http|tls|tls-hs)
+    local p=$1 c=$2 b=$3 r=$4 o=$5 m=${6:-http} before after a0 a1 c0 c1 w0 w1 t0 t1 hwm npids
+    local out="$TMP/wrk-$1-$6-$2-$3-$4.txt" url=(http://127.0.0.1:${PORT[$1]}/$3)
+    case $m in
+        tls) url=("https://127.0.0.1:${TLS_PORT[$p]}/$b") ;;
+        # wrk reconnects after each `Connection: close` response: one full handshake per
+        # request (the proxies do not resume sessions, see the TLS listeners)
+        tls-hs) url=(-H "Connection: close" "https://127.0.0.1:${TLS_PORT[$p]}/$b") ;;
+    esac
     a0=$(stub_accepts)
     read -r c0 w0 <<<"$($LIB cpustat "$PROXY_CPU")"
     before=$($LIB snap --reset-hwm "${PID[$p]}")
     # in the background + wait, so that INT/TERM run the cleanup trap at once
-    "$WRK" -t"$THREADS" -c"$c" -d"${DURATION}s" --latency \
-        "http://127.0.0.1:${PORT[$p]}/$b" >"$out" 2>&1 &
+    "$WRK" -t"$THREADS" -c"$c" -d"${DURATION}s" --latency "${url[@]}" >"$out" 2>&1 &
     WRK_PID=$!
     wait "$WRK_PID" || { cat "$out" >&2; die "wrk failed against $p"; }
     WRK_PID=
@@ -349,11 +437,11 @@ run_one() {   # proxy conns body round order
     read -r t0 _ _ <<<"$before"
     read -r t1 hwm npids <<<"$after"
     $LIB record "$RAW" "$out" "$p" "$c" "$b" "${BODY_BYTES[$b]}" "$r" "$o" "$DURATION" \
-        "$t0" "$t1" "$hwm" "$npids" "$a0" "$a1" "$c0" "$c1" "$w0" "$w1"
+        "$t0" "$t1" "$hwm" "$npids" "$a0" "$a1" "$c0" "$c1" "$w0" "$w1" "$m"
 }
 
 # ------------------------------------------------------------------ main
-log "tmp dir $TMP; proxies: ${PROXIES[*]}; sentinel build: $SENTINEL_BUILD; rounds $ROUNDS x ${DURATION}s; conns: $CONNS; cpu: proxy=$PROXY_CPU load+origin=$LOAD_CPU"
+log "tmp dir $TMP; proxies: ${PROXIES[*]}; sentinel build: $SENTINEL_BUILD; rounds $ROUNDS x ${DURATION}s; conns: $CONNS; tls: $([[ $TLS == 1 ]] && echo "$TLS_CONNS conns" || echo off); cpu: proxy=$PROXY_CPU load+origin=$LOAD_CPU"
 start_origin
 for p in "${PROXIES[@]}"; do start_proxy "$p"; done
 
@@ -367,6 +455,12 @@ for p in "${PROXIES[@]}"; do
     check "$p forwards X-Forwarded-For and X-Request-Id to the origin" expect_forwarded_headers "$base"
     check "$p returns X-Request-Id to the client" expect_response_request_id "$base"
     check "$p runs only on CPU $PROXY_CPU" proxy_pinned "$p"
+    if [[ $TLS == 1 ]]; then
+        check "$p TLS /small is 200 + 13 B" expect_tls_body "$p" /small 13
+        check "$p TLS /16k is 200 + 16384 B" expect_tls_body "$p" /16k 16384
+        check "$p TLS: same version, cipher, group and certificate as the others" expect_same_tls "$p"
+        check "$p TLS: sessions are never resumed (full handshake per connection)" expect_no_resumption "$p"
+    fi
 done
 [[ $FAILED_CHECKS == 0 ]] || die "$FAILED_CHECKS premise check(s) failed: the comparison would be meaningless"
 if [[ $CHECK_ONLY == 1 ]]; then log "all premise checks passed (--check: no load run)"; exit 0; fi
@@ -375,6 +469,10 @@ log "warm-up (${WARMUP}s per proxy, not recorded)"
 for p in "${PROXIES[@]}"; do
     "$WRK" -t"$THREADS" -c50 -d"${WARMUP}s" "http://127.0.0.1:${PORT[$p]}/small" >/dev/null 2>&1 \
         || die "warm-up wrk failed against $p"
+    if [[ $TLS == 1 ]]; then
+        "$WRK" -t"$THREADS" -c50 -d1s "https://127.0.0.1:${TLS_PORT[$p]}/small" >/dev/null 2>&1 \
+            || die "TLS warm-up wrk failed against $p"
+    fi
 done
 
 n=${#PROXIES[@]}
@@ -386,10 +484,19 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for c in $CONNS; do
         for b in "${BODIES[@]}"; do
             for ((i = 0; i < n; i++)); do
-                run_one "${order[$i]}" "$c" "$b" "$r" "$i"
+                run_one "${order[$i]}" "$c" "$b" "$r" "$i" http
             done
         done
     done
+    if [[ $TLS == 1 ]]; then
+        for c in $TLS_CONNS; do
+            for m in tls tls-hs; do
+                for ((i = 0; i < n; i++)); do
+                    run_one "${order[$i]}" "$c" small "$r" "$i" "$m"
+                done
+            done
+        done
+    fi
 done
 
 # ------------------------------------------------------------------ report
@@ -409,7 +516,9 @@ OUT="$BENCH_DIR/results/$STAMP.json"
         META_GIT="$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo none)" \
         META_V_NGINX="${versions[nginx]}" META_V_HAPROXY="${versions[haproxy]}" \
         META_V_WRK="${versions[wrk]}" META_V_SENTINEL="${versions[sentinel]}" \
-        META_SENTINEL="$SENTINEL" META_SENTINEL_BUILD="$SENTINEL_BUILD"
+        META_SENTINEL="$SENTINEL" META_SENTINEL_BUILD="$SENTINEL_BUILD" \
+        META_TLS="$TLS" META_TLS_CONNS="$TLS_CONNS" META_TLS_PARAMS="$TLS_REFERENCE" \
+        META_V_OPENSSL="$("$OPENSSL" version 2>/dev/null || true)"
     /usr/bin/python3 - "$TMP/meta.json" <<'EOF'
 import json, os, sys
 e = os.environ
@@ -427,6 +536,14 @@ meta = {
     "bodies": ["small", "16k"], "body_bytes": {"small": 13, "16k": 16384},
     "duration_s": int(e["META_DURATION"]), "rounds": int(e["META_ROUNDS"]),
     "wrk_threads": int(e["META_THREADS"]),
+    # (mode, conns, body) in report order; "tls" = HTTPS keep-alive, "tls-hs" = a new
+    # connection and a full TLS handshake per request
+    "scenarios": [["http", int(c), b] for c in e["META_CONNS"].split() for b in ("small", "16k")]
+                 + ([[m, int(c), "small"] for c in e["META_TLS_CONNS"].split() for m in ("tls", "tls-hs")]
+                    if e["META_TLS"] == "1" else []),
+    "tls": {"handshake": e["META_TLS_PARAMS"], "openssl": e["META_V_OPENSSL"],
+            "certificate": "ECDSA P-256 (test/support/make-certs.sh site.pem)",
+            "resumption": "off on all three (tickets and session cache)"} if e["META_TLS"] == "1" else None,
     "cpus": {"proxy": e["META_PROXY_CPU"], "load_and_origin": e["META_LOAD_CPU"]},
     "versions": {"nginx": e["META_V_NGINX"], "haproxy": e["META_V_HAPROXY"],
                  "wrk": e["META_V_WRK"], "sentinel": e["META_V_SENTINEL"],

@@ -166,15 +166,17 @@ def parse_wrk(text):
 
 def cmd_record(args):
     """record OUT.jsonl WRK_OUT proxy conns body body_bytes round order duration
-              ticks0 ticks1 hwm_kib npids accepts0 accepts1 cpubusy0 cpubusy1 cputotal0 cputotal1"""
+              ticks0 ticks1 hwm_kib npids accepts0 accepts1 cpubusy0 cpubusy1 cputotal0 cputotal1
+              [mode: http (default) | tls (HTTPS keep-alive) | tls-hs (full handshake per request)]"""
+    mode = args[19] if len(args) > 19 else "http"
     (out, wrk_out, proxy, conns, body, body_bytes, rnd, order, duration,
-     t0, t1, hwm, npids, a0, a1, b0, b1, w0, w1) = args
+     t0, t1, hwm, npids, a0, a1, b0, b1, w0, w1) = args[:19]
     with open(wrk_out) as f:
         text = f.read()
     w = parse_wrk(text)
     cpu_s = (int(t1) - int(t0)) / CLK_TCK
     rec = {
-        "proxy": proxy, "conns": int(conns), "body": body, "body_bytes": int(body_bytes),
+        "proxy": proxy, "mode": mode, "conns": int(conns), "body": body, "body_bytes": int(body_bytes),
         "round": int(rnd), "order": int(order), "duration_s": float(duration),
         **w,
         "cpu_s": cpu_s,
@@ -216,7 +218,7 @@ def cmd_record(args):
     rec["notes"] = notes
     with open(out, "a") as f:
         f.write(json.dumps(rec) + "\n")
-    msg = (f"  {proxy:<9} {conns:>4}c {body:<5} r{rnd}: {w['rps']:>10.0f} req/s  "
+    msg = (f"  {proxy:<9} {mode:<6} {conns:>4}c {body:<5} r{rnd}: {w['rps']:>10.0f} req/s  "
            f"p99 {w.get('p99_ms', float('nan')):7.2f} ms  cpu {cpu_s:6.2f} s  "
            f"{rec['req_per_cpu_s'] or 0:>8.0f} req/cpu-s")
     if problems:
@@ -241,6 +243,7 @@ COLS = [
     ("upstream_conns", "up-conns", "{:>9.0f}"),
 ]
 RATIOS = [("rps", "req/s"), ("req_per_cpu_s", "req/cpu-s"), ("p99_ms", "p99")]
+MODE_TITLE = {"http": "", "tls": "HTTPS keep-alive, ", "tls-hs": "HTTPS full handshake per request, "}
 
 
 def _median(xs):
@@ -257,17 +260,16 @@ def cmd_report(args):
     for r in runs:
         r["peak_rss_mib"] = r["peak_rss_kib"] / 1024.0
     proxies = meta["proxies"]
-    scenarios = []
-    for conns in meta["conns"]:
-        for body in meta["bodies"]:
-            scenarios.append((conns, body))
+    scenarios = [tuple(s) for s in meta.get("scenarios") or
+                 [("http", c, b) for c in meta["conns"] for b in meta["bodies"]]]
     summary = []
     bad = 0
-    for conns, body in scenarios:
+    for mode, conns, body in scenarios:
         body_bytes = meta["body_bytes"][body]
         rows = {}
         for p in proxies:
-            rs = [r for r in runs if r["proxy"] == p and r["conns"] == conns and r["body"] == body]
+            rs = [r for r in runs if r["proxy"] == p and r.get("mode", "http") == mode
+                  and r["conns"] == conns and r["body"] == body]
             if not rs:
                 continue
             med = {k: _median([r.get(k) for r in rs]) for k, _, _ in COLS}
@@ -286,13 +288,16 @@ def cmd_report(args):
                 k: (rows[subject][k] / rows[other][k]
                     if rows[subject][k] is not None and rows[other][k] else None)
                 for k, _ in RATIOS}
-        summary.append({"conns": conns, "body": body, "body_bytes": body_bytes,
+        summary.append({"mode": mode, "conns": conns, "body": body, "body_bytes": body_bytes,
                         "median": rows, "ratios": ratios})
 
         n = max((m["rounds"] for m in rows.values()), default=0)
         print()
-        print(f"== {conns} connections, {body} body ({body_bytes} B): "
+        print(f"== {MODE_TITLE[mode]}{conns} connections, {body} body ({body_bytes} B): "
               f"median of {n} round(s) ==")
+        if mode == "tls-hs":
+            print("   (one request = one new connection = one full handshake: req/s = handshakes/s, "
+                  "req/cpu-s = handshakes per proxy CPU-second)")
         hdr = f"{'proxy':<10}" + "".join(
             " " + h.rjust(len(fmt.format(0))) for k, h, fmt in COLS)
         print(hdr)
