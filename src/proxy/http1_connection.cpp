@@ -501,6 +501,9 @@ awaitable<void> http1_connection::run() {
             // removed takes no new request (it drains).
             if (!refresh_snapshot()) break;
             if (!co_await read_request_head()) break;
+            // Connection: close (or HTTP/1.0 without keep-alive) ends the connection after
+            // this response, whichever phase answers it.
+            set_keep_alive(request_.keep_alive);
             begin_record();
             co_await run_pipeline(*this);
             finish_record();

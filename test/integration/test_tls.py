@@ -557,11 +557,8 @@ class TlsListenerTest(IntegrationTest):
         finally:
             c.close()
 
-    # Bug (not TLS-specific, src/proxy/pipeline.cpp): local replies (respond, redirect, no-route
-    # 404) never look at the request's `Connection: close`; only the upstream path does
-    # (upstream_exchange sets keep-alive from the request). The connection then stays open
-    # until the keep-alive idle timeout; s_client -ign_eof hangs on it.
-    @unittest.expectedFailure
+    # Local replies (respond, redirect, the no-route 404) end the connection when the request
+    # says `Connection: close`, as proxied responses do.
     def test_local_reply_honours_connection_close(self):
         for port_name in ("tls", "plain"):
             t0 = time.monotonic()
