@@ -241,6 +241,10 @@ void server::impl::update_health_targets() {
                                 std::to_string(e.address.port());
                 t.check = group.cfg->health_check;
                 t.upstream_id = group.id;
+                if (group.tls) {
+                    t.tls = group.tls;
+                    t.tls_host = e.host;
+                }
                 targets.push_back(std::move(t));
             }
         }

@@ -15,7 +15,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <openssl/ssl.h>
 #include <boost/asio/write.hpp>
 
 namespace sentinel::upstream {
@@ -117,6 +119,9 @@ struct health_checker::impl {
     void stop_all();
     awaitable<void> sweep();
     awaitable<void> run(std::shared_ptr<check_task> task);
+    template <class Stream>
+    awaitable<check_result> http_exchange(Stream& stream, check_task& task, const std::string& request,
+                                          const config::health_check_config& hc);
     awaitable<check_result> check_once(std::shared_ptr<check_task> task_ptr,
                                        const health_target& target);
     void report_flip(const health_target& target, bool healthy, const std::string& reason);
@@ -244,27 +249,52 @@ awaitable<check_result> health_checker::impl::check_once(std::shared_ptr<check_t
     request.reserve(96 + hc.path.size() + host.size());
     request.append("GET ").append(hc.path).append(" HTTP/1.1\r\nHost: ").append(host);
     request.append("\r\nUser-Agent: sentinel-health-check\r\nConnection: close\r\n\r\n");
-    auto [wec, written] = co_await asio::async_write(task.socket, asio::buffer(request), use_tuple);
+    if (!target.tls) co_return finish(co_await http_exchange(task.socket, task, request, hc));
+
+    SSL* ssl = SSL_new(target.tls->native());
+    if (ssl == nullptr) co_return finish({false, "cannot create a TLS session"});
+    std::string error;
+    const std::string key = address_text(target.address);
+    if (!target.tls->prepare(ssl, target.tls_host, key, error)) {
+        SSL_free(ssl);
+        co_return finish({false, "TLS: " + error});
+    }
+    asio::ssl::stream<tcp::socket&> stream(task.socket, ssl);  // owns `ssl` from here
+    auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
     if (task.stopped) co_return finish({false, "stopped"});
-    if (wec) co_return finish({false, describe(wec)});
+    if (hec) {
+        const std::string why = tls::client_context::verify_error(stream.native_handle(), {});
+        co_return finish({false, "TLS handshake failed: " + (why.empty() ? describe(hec) : why)});
+    }
+    target.tls->remember(stream.native_handle(), key);
+    co_return finish(co_await http_exchange(stream, task, request, hc));
+}
+
+template <class Stream>
+awaitable<check_result> health_checker::impl::http_exchange(Stream& stream, check_task& task,
+                                                             const std::string& request,
+                                                             const config::health_check_config& hc) {
+    auto [wec, written] = co_await asio::async_write(stream, asio::buffer(request), use_tuple);
+    if (task.stopped) co_return check_result{false, "stopped"};
+    if (wec) co_return check_result{false, describe(wec)};
 
     std::array<char, max_status_line> buffer;
     std::size_t filled = 0;
     for (;;) {
-        auto [rec, n] = co_await task.socket.async_read_some(
+        auto [rec, n] = co_await stream.async_read_some(
             asio::buffer(buffer.data() + filled, buffer.size() - filled), use_tuple);
-        if (task.stopped) co_return finish({false, "stopped"});
+        if (task.stopped) co_return check_result{false, "stopped"};
         filled += n;
         const std::string_view seen(buffer.data(), filled);
         if (const auto end = seen.find("\r\n"); end != std::string_view::npos) {
             const auto status = parse_status_line(seen.substr(0, end));
-            if (!status) co_return finish({false, "malformed status line"});
+            if (!status) co_return check_result{false, "malformed status line"};
             if (!status_accepted(*status, hc))
-                co_return finish({false, "status " + std::to_string(*status)});
-            co_return finish({true, {}});
+                co_return check_result{false, "status " + std::to_string(*status)};
+            co_return check_result{true, {}};
         }
-        if (rec) co_return finish({false, describe(rec)});
-        if (filled == buffer.size()) co_return finish({false, "status line too long"});
+        if (rec) co_return check_result{false, describe(rec)};
+        if (filled == buffer.size()) co_return check_result{false, "status line too long"};
     }
 }
 

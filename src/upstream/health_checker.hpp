@@ -17,6 +17,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "config/model/config.hpp"
+#include "tls/tls_context.hpp"
 #include "upstream/endpoint_state.hpp"
 
 namespace sentinel::upstream {
@@ -31,6 +32,10 @@ struct health_target {
     // endpoint of every upstream, checked or not, so that every ejection count is swept.
     std::optional<config::health_check_config> check;
     std::string upstream_id;  // for log lines
+    // TLS upstreams: HTTP checks handshake first, verifying `tls_host` (the endpoint's host as
+    // written, or the upstream's `sni`) like proxied requests do. TCP checks only connect.
+    std::shared_ptr<const tls::client_context> tls;
+    std::string tls_host;
 };
 
 class health_checker {

@@ -424,3 +424,49 @@ class UpstreamTLSReloadTest(IntegrationTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+HEALTH_CONFIG = r"""
+system { workers 1 }
+listeners { listener "public" { listen "127.0.0.1:@port@" } }
+routes {
+    route "ready" { match { path "/ready" }; respond 200 { body "ready\n" } }
+    route "good" { match { path-prefix "/good" }; upstream "good" }
+    route "bad" { match { path-prefix "/bad" }; upstream "bad" }
+}
+upstreams {
+    upstream "good" {
+        endpoint "localhost:@origin@"
+        tls { ca "@certs@/ca.pem" }
+        health-check { http "/healthz"; interval "200ms"; timeout "200ms"; unhealthy 2; healthy 1 }
+    }
+    upstream "bad" {
+        endpoint "localhost:@origin@"
+        tls { ca "@certs@/ca.pem"; sni "other.test" }
+        health-check { http "/healthz"; interval "200ms"; timeout "200ms"; unhealthy 2 }
+    }
+}
+"""
+
+
+class UpstreamTLSHealthTest(IntegrationTest):
+
+    def test_http_checks_speak_tls_and_verify(self):
+        # HTTP health checks of a TLS upstream handshake and verify like proxied requests: the
+        # "good" endpoint stays up (a plain-HTTP check would fail against a TLS origin), and
+        # the name-mismatched "bad" one goes down with the verification error as the reason.
+        certs = make_certs(os.path.join(self.workdir, "certs"))
+        origin = TLSOrigin("h", certs)
+        self.addCleanup(origin.stop)
+        port = free_port()
+        s = self.start_sentinel(render(HEALTH_CONFIG, port=port, origin=origin.port, certs=certs),
+                                port=port, ready_path="/ready")
+        wait_until(lambda: "is now DOWN" in s.output()[1], 10, what="the mismatched endpoint marked down")
+        out = s.output()[1]
+        self.assertIn('upstream "bad"', out)
+        self.assertIn("hostname mismatch: expected other.test", out)
+        self.assertNotIn('health: upstream "good" endpoint 127.0.0.1:%d is now DOWN' % origin.port, out)
+        wait_until(lambda: origin.count("handshakes") >= 4, 10, what="TLS health checks")
+        for _ in range(5):
+            self.assertEqual(http_request(port, "GET", "/good/x", timeout=10).status, 200)
+        self.assertEqual(http_request(port, "GET", "/bad/x", timeout=10).status, 503)
