@@ -1,4 +1,5 @@
 #include "observability/metrics.hpp"
+#include "observability/tracing.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -402,6 +403,19 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p, cons
            "Access-log lines dropped because the writer queue was full.",
            sum(w, [](auto& m) { return m.access_log_dropped_lines.value(); }));
 
+    {
+        using tracing::stats;
+        simple("sentinel_tracing_spans_exported_total", "counter",
+               "Spans accepted by the OTLP collector.", static_cast<double>(stats::exported.load()));
+        family(out, "sentinel_tracing_spans_dropped_total", "counter",
+               "Spans not exported, by reason: the exporter queue was full, or the export failed or was rejected.");
+        sample(out, "sentinel_tracing_spans_dropped_total", "reason=\"queue_full\"",
+               static_cast<double>(stats::dropped_queue_full.load()));
+        sample(out, "sentinel_tracing_spans_dropped_total", "reason=\"export_failed\"",
+               static_cast<double>(stats::dropped_export_failed.load()));
+        simple("sentinel_tracing_export_requests_total", "counter",
+               "OTLP export requests the collector accepted.", static_cast<double>(stats::export_requests.load()));
+    }
     family(out, "sentinel_config_reloads_total", "counter", "Configuration reloads, by result.");
     sample(out, "sentinel_config_reloads_total", "result=\"success\"", p.reloads_success.load());
     sample(out, "sentinel_config_reloads_total", "result=\"failure\"", p.reloads_failure.load());

@@ -111,6 +111,7 @@ void build_upstream_head(std::string& out, const http1::request_head& request,
         if (iequals(h.name, "x-forwarded-proto")) { forwarded_proto = h.value; continue; }
         if (iequals(h.name, "x-forwarded-host")) { forwarded_host = h.value; continue; }
         if (iequals(h.name, "x-request-id") || iequals(h.name, "expect")) continue;
+        if (ctx.trace && (iequals(h.name, "traceparent") || iequals(h.name, "tracestate"))) continue;
         // Client-certificate headers come only from the verified handshake, never the client.
         if ((route.client_cert_subject_header && iequals(h.name, *route.client_cert_subject_header)) ||
             (route.client_cert_fingerprint_header && iequals(h.name, *route.client_cert_fingerprint_header)))
@@ -140,6 +141,10 @@ void build_upstream_head(std::string& out, const http1::request_head& request,
     const std::string_view host = ctx.peer_trusted && !forwarded_host.empty() ? forwarded_host : request.host;
     if (!host.empty()) http1::append_header(out, "X-Forwarded-Host", host);
     http1::append_header(out, "X-Request-Id", ctx.request_id);
+    if (ctx.trace) {
+        http1::append_header(out, "traceparent", ctx.traceparent);
+        if (!ctx.tracestate.empty()) http1::append_header(out, "tracestate", ctx.tracestate);
+    }
     if (route.client_cert_subject_header && !ctx.client_cert_subject.empty())
         http1::append_header(out, *route.client_cert_subject_header, ctx.client_cert_subject);
     if (route.client_cert_fingerprint_header && !ctx.client_cert_fingerprint.empty())

@@ -23,6 +23,11 @@ struct forward_context {
     // The verified client certificate (TLS listeners), sent under the route's header names.
     std::string_view client_cert_subject;
     std::string_view client_cert_fingerprint;
+    // Tracing on: the incoming traceparent/tracestate are replaced by these (traceparent's
+    // parent id is the upstream try's span; tracestate is sent only when non-empty).
+    bool trace = false;
+    std::string_view traceparent;
+    std::string_view tracestate;
 };
 
 // Serialises the request head sent upstream into `out` (cleared first).

@@ -270,6 +270,8 @@ void http1_connection::begin_record() {
     record_.upstream_reused = false;
     record_.method.assign(request_.method);  // the pipeline needs it after the head is gone
     ensure_request_id();
+    record_.trace.active = record_.trace.sampled = false;
+    if (snap_->tracer) begin_trace();
     // The rest is for the access log only: no copies and no header scan without one.
     if (!snap_->access_log) return;
     record_.host.assign(request_.host);
@@ -289,9 +291,77 @@ void http1_connection::finish_record() {
     auto& per_listener = worker_.listener_metrics(*snap_, listener_);
     per_listener.request_bytes.inc(record_.bytes_received);
     per_listener.response_bytes.inc(record_.bytes_sent);
+    if (record_.trace.sampled) finish_trace();
     if (snap_->access_log) append_access_log(elapsed);
     // Bytes already read past this request (pipelining) belong to the next one.
     record_.bytes_received = in_.size();
+}
+
+void http1_connection::begin_trace() {
+    namespace tracing = observability::tracing;
+    std::string_view traceparent;
+    int traceparent_count = 0;
+    std::string_view tracestate;
+    std::string joined;  // several tracestate fields form one list (rare: allocates only then)
+    for (const auto& h : request_.headers) {
+        if (http1::iequals(h.name, "traceparent")) {
+            traceparent = h.value;
+            ++traceparent_count;
+        } else if (http1::iequals(h.name, "tracestate")) {
+            if (tracestate.empty()) {
+                tracestate = h.value;
+            } else {
+                joined.assign(tracestate).append(",").append(h.value);
+                tracestate = joined;
+            }
+        }
+    }
+    std::uint64_t random[4];
+    for (auto& r : random) r = worker_.ids.next64();
+    auto& t = record_.trace;
+    tracing::start_request(t, traceparent, traceparent_count, tracestate,
+                           snap_->tracer->settings().sample_percent, random);
+    record_.trace_id.resize(32);
+    tracing::to_hex(t.trace_id, 16, record_.trace_id.data());
+    if (!t.sampled) return;
+    // Copies only for sampled requests: the head's views do not outlive the pipeline.
+    t.start_unix_nano = tracing::unix_nanos_now() -
+                        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                       steady_clock::now() - record_.start).count());
+    t.path.assign(request_.path);
+    t.host.assign(request_.host);
+}
+
+void http1_connection::finish_trace() {
+    namespace tracing = observability::tracing;
+    auto& t = record_.trace;
+    t.name.assign(record_.method);
+    if (record_.route) t.name.append(" ").append(record_.route->id);
+    tracing::attribute attrs[8];
+    std::size_t n = 0;
+    attrs[n++] = tracing::text_attribute("http.request.method", record_.method);
+    attrs[n++] = tracing::text_attribute("url.path", t.path);
+    if (record_.route) attrs[n++] = tracing::text_attribute("http.route", record_.route->id);
+    if (!t.host.empty()) attrs[n++] = tracing::text_attribute("server.address", t.host);
+    if (record_.status != 0) attrs[n++] = tracing::int_attribute("http.response.status_code", record_.status);
+    attrs[n++] = tracing::text_attribute("network.peer.address", peer_text_);
+    attrs[n++] = tracing::text_attribute("sentinel.request_id", record_.id());
+    if (listener_) attrs[n++] = tracing::text_attribute("sentinel.listener", listener_->id);
+    tracing::span_data span;
+    span.trace_id = t.trace_id;
+    span.span_id = t.server_span_id;
+    span.parent_span_id = t.has_parent ? t.parent_id : nullptr;
+    span.trace_state = t.tracestate;
+    span.name = t.name;
+    span.kind = tracing::span_kind::server;
+    span.flags = t.flags;
+    span.start_unix_nano = t.start_unix_nano;
+    span.end_unix_nano = tracing::unix_nanos_now();
+    span.attributes = attrs;
+    span.attribute_count = n;
+    // 5xx, or no response at all (the client went away or the connection failed).
+    span.error = record_.status >= 500 || record_.status == 0;
+    worker_.add_span(span);
 }
 
 void http1_connection::append_access_log(std::chrono::microseconds elapsed) {

@@ -16,6 +16,7 @@
 #include "http/http1/message.hpp"
 #include "net/cidr.hpp"
 #include "observability/metrics.hpp"
+#include "observability/tracing.hpp"
 #include "proxy/worker_context.hpp"
 #include "tls/tls_context.hpp"
 
@@ -38,6 +39,8 @@ struct stream_record {
     char request_id[128];
     std::size_t request_id_len = 0;
     bool upstream_reused = false;
+    std::string trace_id;  // filled by tracing when the request is traced; logged when non-empty
+    observability::tracing::request_trace trace;  // W3C context and SERVER span (tracing on)
 
     std::string_view id() const { return {request_id, request_id_len}; }
 };
@@ -126,6 +129,8 @@ private:
     void finish_record();
     void append_access_log(std::chrono::microseconds elapsed);
     void ensure_request_id();
+    void begin_trace();   // tracing: reads traceparent/tracestate, decides sampling
+    void finish_trace();  // tracing: the SERVER span of a sampled request
 
     worker_context& worker_;
     tcp::socket socket_;

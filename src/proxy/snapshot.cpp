@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/version.hpp"
+
 namespace sentinel::proxy {
 
 namespace {
@@ -92,6 +94,26 @@ std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::con
             snap->access_log = observability::access_log::open(path, error);
             if (!snap->access_log) errors.push_back(std::move(error));
         }
+    }
+
+    if (c.observability.tracing) {
+        // Reused when nothing changed: its queue and collector connection survive the reload.
+        const auto& t = *c.observability.tracing;
+        observability::tracing::exporter_settings s;
+        s.host = t.otlp_endpoint.host;
+        s.port = t.otlp_endpoint.port;
+        s.path = t.path;
+        s.sample_percent = t.sample_percent;
+        s.max_queue_spans = t.max_queue_spans;
+        s.batch_size = t.batch_size;
+        s.flush_interval = t.flush_interval;
+        s.timeout = t.export_timeout;
+        s.service_name = t.service_name;
+        s.service_version = version;
+        if (previous && previous->tracer && previous->tracer->settings() == s)
+            snap->tracer = previous->tracer;
+        else
+            snap->tracer = std::make_shared<observability::tracing::exporter>(std::move(s));
     }
 
     for (const auto& l : c.listeners) {

@@ -11,6 +11,7 @@
 #include "config/model/config.hpp"
 #include "http/http1/message.hpp"
 #include "observability/access_log.hpp"
+#include "observability/tracing.hpp"
 #include "router/route_table.hpp"
 #include "tls/tls_context.hpp"
 #include "upstream/registry.hpp"
@@ -26,6 +27,7 @@ struct snapshot {
     http1::limits limits;
     std::uint64_t max_body = 0;
     std::shared_ptr<observability::access_log> access_log;  // null: no access log
+    std::shared_ptr<observability::tracing::exporter> tracer;  // null: no tracing
     // Listener settings by listen key (see listen_key()); sockets are matched to it on accept.
     std::unordered_map<std::string, const config::listener_config*> listeners;
     // TLS contexts of the https listeners, by listen key.

@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include <cstring>
 #include <tuple>
 
 #include <boost/asio/as_tuple.hpp>
@@ -158,6 +159,7 @@ upstream_exchange::upstream_exchange(http1_connection& down, const config::route
     : down_(down), route_(route), group_(group), snap_(down.snap()) {}
 
 upstream_exchange::~upstream_exchange() {
+    if (try_span_.pending) emit_try_span(true);
     release_endpoint();
     if (retry_slot_) group_.state->end_retry();
     if (counted_in_flight_) group_.state->in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -230,6 +232,14 @@ awaitable<void> upstream_exchange::run() {
     }
     if (route_.rewrite.host) ctx.host_override = *route_.rewrite.host;
     ctx.default_host = current_.endpoint->key;
+    char traceparent[observability::tracing::traceparent_size];
+    if (record.trace.active) {
+        observability::tracing::make_span_id(try_span_.id, worker.ids.next64());
+        observability::tracing::format_traceparent(traceparent, record.trace.trace_id, try_span_.id, record.trace.flags);
+        ctx.trace = true;
+        ctx.traceparent = std::string_view(traceparent, sizeof traceparent);
+        ctx.tracestate = record.trace.tracestate;
+    }
     build_upstream_head(down_.upstream_head(), request, route_, ctx);
     down_.set_keep_alive(request.keep_alive);
     // The head's bytes are no longer needed; from here on only copies and scalars are used.
@@ -243,7 +253,9 @@ awaitable<void> upstream_exchange::run() {
     }
 
     for (std::uint32_t retries = 0;;) {
+        if (record.trace.active) trace_try_begin(retries);
         const outcome result = co_await try_endpoint(current_);
+        if (record.trace.sampled) trace_try_end(result);
         const std::int64_t now = upstream::now_ms();
         const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
             std::chrono::steady_clock::now() - try_start_);
@@ -337,6 +349,73 @@ awaitable<void> upstream_exchange::run() {
         ++up_->requests;
         worker.pool.give_back(std::move(up_), current_.group->cfg->pool);
     }
+}
+
+void upstream_exchange::trace_try_begin(std::uint32_t retries) {
+    namespace tracing = observability::tracing;
+    auto& record = down_.record();
+    if (retries > 0) {
+        // Each try is its own CLIENT span: the upstream sees it as its parent.
+        if (try_span_.pending) emit_try_span(false);
+        tracing::make_span_id(try_span_.id, down_.worker().ids.next64());
+        std::string& head = down_.upstream_head();
+        const std::size_t at = head.find("\r\ntraceparent: ");
+        if (at != std::string::npos)
+            tracing::to_hex(try_span_.id, 8, head.data() + at + 15 + tracing::traceparent_span_offset);
+    }
+    if (!record.trace.sampled) return;
+    try_span_.start = tracing::unix_nanos_now();
+    try_span_.attempt = retries + 1;
+    try_span_.endpoint = current_.endpoint;
+    try_span_.group = current_.group;
+}
+
+void upstream_exchange::trace_try_end(outcome result) {
+    try_span_.pending = true;
+    try_span_.end = observability::tracing::unix_nanos_now();
+    try_span_.result = result;
+    try_span_.status = result == outcome::ok ? response_.status : 0;
+}
+
+void upstream_exchange::emit_try_span(bool exchange_ended) {
+    namespace tracing = observability::tracing;
+    try_span_.pending = false;
+    const auto& t = down_.record().trace;
+    static constexpr std::string_view outcome_names[] = {"ok", "stale", "connect_failure", "connect_timeout",
+                                                         "refused", "reset", "timeout", "bad_response", "aborted"};
+    const std::string_view outcome_name = outcome_names[static_cast<std::size_t>(try_span_.result)];
+    const std::string& group_id = try_span_.group ? try_span_.group->id : group_.id;
+    char name[160] = "upstream ";
+    const std::size_t id_size = std::min(group_id.size(), sizeof name - 9);
+    std::memcpy(name + 9, group_id.data(), id_size);
+    tracing::attribute attrs[7];
+    std::size_t n = 0;
+    attrs[n++] = tracing::text_attribute("http.request.method", down_.record().method);
+    attrs[n++] = tracing::text_attribute("sentinel.upstream", group_id);
+    if (try_span_.endpoint) {
+        attrs[n++] = tracing::text_attribute("sentinel.upstream.endpoint", try_span_.endpoint->key);
+        attrs[n++] = tracing::text_attribute("server.address", try_span_.endpoint->host);
+    }
+    attrs[n++] = tracing::int_attribute("sentinel.upstream.attempt", try_span_.attempt);
+    attrs[n++] = tracing::text_attribute("sentinel.upstream.outcome", outcome_name);
+    if (try_span_.status != 0) attrs[n++] = tracing::int_attribute("http.response.status_code", try_span_.status);
+    tracing::span_data span;
+    span.trace_id = t.trace_id;
+    span.span_id = try_span_.id;
+    span.parent_span_id = t.server_span_id;
+    span.trace_state = t.tracestate;
+    span.name = std::string_view(name, 9 + id_size);
+    span.kind = tracing::span_kind::client;
+    span.flags = t.flags;
+    span.start_unix_nano = try_span_.start;
+    // The last successful try ends with the relayed response, not with its head.
+    span.end_unix_nano = try_span_.result == outcome::ok && try_span_.status != 0 && exchange_ended
+                             ? tracing::unix_nanos_now() : try_span_.end;
+    span.attributes = attrs;
+    span.attribute_count = n;
+    span.error = try_span_.result != outcome::ok || try_span_.status >= 500;
+    if (span.error && try_span_.result != outcome::ok) span.status_message = outcome_name;
+    down_.worker().add_span(span);
 }
 
 bool upstream_exchange::sticky_choice(choice& out) {

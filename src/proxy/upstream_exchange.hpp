@@ -57,6 +57,13 @@ private:
     awaitable<void> fail(int status, observability::local_reply_reason reason);
     awaitable<void> client_body_failed();  // 408 if the client stalled, else just close
     void release_endpoint();
+    // Tracing: one CLIENT span per try. begin gives the try its span id (patched into the
+    // traceparent of the kept upstream head on retries); a finished try's span is emitted
+    // when the next try starts or, for the last one, when the exchange ends (so a relayed
+    // response's span covers its body).
+    void trace_try_begin(std::uint32_t retries);
+    void trace_try_end(outcome result);
+    void emit_try_span(bool exchange_ended);
 
     http1_connection& down_;
     const config::route_config& route_;
@@ -83,6 +90,16 @@ private:
     bool retry_slot_ = false;         // holds a slot of the retry budget
     std::chrono::steady_clock::time_point try_start_;
     std::string tls_gather_;  // TLS: two small buffers joined into one record
+    struct {
+        bool pending = false;  // a sampled try whose span is not emitted yet
+        std::uint8_t id[8] = {};
+        std::uint64_t start = 0, end = 0;
+        std::uint32_t attempt = 0;
+        outcome result = outcome::ok;
+        int status = 0;
+        const upstream::endpoint* endpoint = nullptr;
+        const upstream::upstream_group* group = nullptr;
+    } try_span_;
 };
 
 }  // namespace sentinel::proxy

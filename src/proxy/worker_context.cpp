@@ -18,17 +18,22 @@ id_generator::id_generator() {
     for (auto& s : s_) s = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ 0x9E3779B97F4A7C15ull;
 }
 
+std::uint64_t id_generator::next64() {
+    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const std::uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+}
+
 void id_generator::next(char out[32]) {
     static constexpr char hex[] = "0123456789abcdef";
     for (int half = 0; half < 2; ++half) {
-        const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
-        const std::uint64_t t = s_[1] << 17;
-        s_[2] ^= s_[0];
-        s_[3] ^= s_[1];
-        s_[1] ^= s_[2];
-        s_[0] ^= s_[3];
-        s_[2] ^= t;
-        s_[3] = rotl(s_[3], 45);
+        const std::uint64_t result = next64();
         for (int i = 0; i < 16; ++i) out[half * 16 + i] = hex[(result >> (i * 4)) & 0xf];
     }
 }
@@ -45,8 +50,10 @@ worker_context::~worker_context() { flush_log(); }
 void worker_context::publish(std::shared_ptr<const snapshot> snap) {
     // Lines formatted under the old snapshot go to the old writer before switching.
     flush_log();
+    flush_spans();
     snapshot_ = std::move(snap);
     log_target_ = snapshot_->access_log;
+    span_target_ = snapshot_->tracer;
     build_metric_slots();
 }
 
@@ -182,6 +189,7 @@ void worker_context::shutdown() {
     housekeeping_.cancel();
     deadline_timer_.cancel();
     flush_log();
+    flush_spans();
 }
 
 void worker_context::schedule_deadline(runtime::deadline_wheel::entry& e,
@@ -225,11 +233,29 @@ void worker_context::flush_log() {
     log_batch_.reserve(log_flush_bytes * 2);
 }
 
+void worker_context::add_span(const observability::tracing::span_data& span) {
+    if (!span_target_) return;
+    observability::tracing::append_span(span_batch_, span);
+    if (++span_count_ >= span_target_->settings().batch_size) flush_spans();
+}
+
+void worker_context::flush_spans() {
+    spans_flushed_ = std::chrono::steady_clock::now();
+    if (span_count_ == 0) return;
+    // A refused batch is counted by the exporter (queue_full).
+    if (span_target_) span_target_->submit(std::move(span_batch_), span_count_);
+    span_batch_.clear();
+    span_count_ = 0;
+}
+
 void worker_context::schedule_housekeeping() {
     housekeeping_.expires_after(housekeeping_period);
     housekeeping_.async_wait([this](const boost::system::error_code& ec) {
         if (ec || shut_down_) return;
         flush_log();
+        if (span_count_ != 0 && span_target_ &&
+            std::chrono::steady_clock::now() - spans_flushed_ >= span_target_->settings().flush_interval)
+            flush_spans();
         pool.sweep(std::chrono::steady_clock::now());
         schedule_housekeeping();
     });

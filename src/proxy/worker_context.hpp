@@ -53,6 +53,7 @@ public:
     id_generator();
     // 32 lowercase hex characters.
     void next(char out[32]);
+    std::uint64_t next64();
 
 private:
     std::uint64_t s_[4];
@@ -102,6 +103,11 @@ public:
     std::string& log_buffer() { return log_batch_; }
     void log_line_done();
     void flush_log();
+    // Tracing: spans of sampled requests are encoded into a per-worker batch and handed to
+    // the snapshot's exporter at batch-size spans or every flush-interval (dropped and counted
+    // when its queue is full).
+    void add_span(const observability::tracing::span_data& span);
+    void flush_spans();
 
     upstream::connection_pool pool;
     observability::worker_metrics metrics;
@@ -132,6 +138,10 @@ private:
     bool shut_down_ = false;
     std::string log_batch_;
     std::shared_ptr<observability::access_log> log_target_;  // where log_batch_ goes
+    std::string span_batch_;  // encoded spans (observability/tracing.hpp)
+    std::uint32_t span_count_ = 0;
+    std::shared_ptr<observability::tracing::exporter> span_target_;  // where span_batch_ goes
+    std::chrono::steady_clock::time_point spans_flushed_{};
     boost::asio::steady_timer housekeeping_;
     runtime::deadline_wheel deadlines_;
     boost::asio::steady_timer deadline_timer_;

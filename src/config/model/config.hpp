@@ -292,8 +292,21 @@ struct access_log_config {
     // format is always "json" today; the key exists so a future format is not a breaking change
 };
 
+// OpenTelemetry tracing: W3C trace context in and out, spans exported as OTLP/HTTP protobuf.
+struct tracing_config {
+    socket_address otlp_endpoint;          // the collector, host:port
+    std::string path = "/v1/traces";       // the OTLP/HTTP traces path
+    std::uint32_t sample_percent = 100;    // share of new traces sampled (incoming flags win)
+    std::uint32_t max_queue_spans = 8192;  // spans waiting for export, all workers; more are dropped
+    std::uint32_t batch_size = 512;        // spans per export request
+    duration flush_interval{1000};         // a worker hands over its spans at least this often
+    duration export_timeout{5000};         // connect + send + response of one export request
+    std::string service_name = "sentinel";  // resource attribute service.name
+};
+
 struct observability_config {
     std::optional<access_log_config> access_log;  // none = no access log
+    std::optional<tracing_config> tracing;      // none = no tracing (trace headers pass through untouched)
 };
 
 struct config {

@@ -336,6 +336,7 @@ void finish_health_check(check_context& ctx, void* target, const kdl::node& node
 }
 
 void finish_access_log(check_context& ctx, void* target, const kdl::node& node);
+void finish_tracing(check_context& ctx, void* target, const kdl::node& node);
 
 }  // namespace
 
@@ -345,6 +346,13 @@ void check_output_path(check_context& ctx, const std::string& path, const kdl::n
 namespace {
 void finish_access_log(check_context& ctx, void* target, const kdl::node& node) {
     check_output_path(ctx, static_cast<access_log_config*>(target)->path, node);
+}
+
+void finish_tracing(check_context& ctx, void* target, const kdl::node& node) {
+    const auto& t = *static_cast<tracing_config*>(target);
+    if (t.batch_size > t.max_queue_spans)
+        ctx.error(child_named(node, "batch-size")->pos, "tracing batch-size must not exceed max-queue-spans");
+    if (t.service_name.empty()) ctx.error(child_named(node, "service-name")->pos, "tracing service-name must not be empty");
 }
 
 std::vector<node_spec> header_op_children() {
@@ -919,8 +927,35 @@ node_spec build_root() {
             .with_doc("\"-\" = standard output; otherwise a file, relative to the config file that declares it. Its directory must exist and be writable."),
     }).on_finish(&finish_access_log)
       .with_doc("One line per request. Without this block nothing is logged per request.");
-    auto observability = block("observability", &enter_member<&config::observability>, {access_log})
-                             .with_doc("Logs (metrics are served by the admin server).");
+    auto tracing = block("tracing", &enter_member<&observability_config::tracing>, {
+        key("otlp-endpoint", endpoint_address(), set<&tracing_config::otlp_endpoint>())
+            .req()
+            .with_doc("The OpenTelemetry collector's OTLP/HTTP receiver, `host:port` (plain HTTP; a name is resolved at each connect). Spans are POSTed as protobuf (`Content-Type: application/x-protobuf`)."),
+        key("path", http_path(), set<&tracing_config::path>())
+            .def(kstr("/v1/traces"))
+            .with_doc("Request path of the export POST."),
+        key("sample-percent", integer(0, 100, "percent"), set<&tracing_config::sample_percent>())
+            .def(kint(100))
+            .with_doc("Share of new traces (requests without a valid `traceparent`) that are sampled. A request with a valid `traceparent` follows its sampled flag (parent-based sampling). Unsampled requests export nothing but still propagate `traceparent`/`tracestate` upstream."),
+        key("max-queue-spans", integer(1, 1'000'000), set<&tracing_config::max_queue_spans>())
+            .def(kint(8192))
+            .with_doc("Most spans waiting for export (all workers). Past it, spans are dropped and counted in `sentinel_tracing_spans_dropped_total{reason=\"queue_full\"}`; requests never wait."),
+        key("batch-size", integer(1, 100'000), set<&tracing_config::batch_size>())
+            .def(kint(512))
+            .with_doc("Most spans per export request; also the per-worker count that hands spans over before `flush-interval`. At most `max-queue-spans`."),
+        key("flush-interval", duration_v(10), set<&tracing_config::flush_interval>())
+            .def(kstr("1s"))
+            .with_doc("Spans are handed over and exported at least this often."),
+        key("export-timeout", duration_v(10), set<&tracing_config::export_timeout>())
+            .def(kstr("5s"))
+            .with_doc("Bound on connecting, sending and reading the response of one export request. A batch that fails or is rejected (non-2xx) is dropped and counted in `sentinel_tracing_spans_dropped_total{reason=\"export_failed\"}`."),
+        key("service-name", string("name"), set<&tracing_config::service_name>())
+            .def(kstr("sentinel"))
+            .with_doc("The `service.name` resource attribute of every span."),
+    }).on_finish(&finish_tracing)
+      .with_doc("Distributed tracing: W3C `traceparent`/`tracestate` accepted (or a trace started), propagated upstream with Sentinel's span as parent; one SERVER span per request and one CLIENT span per upstream try, exported over OTLP/HTTP. Without this block trace headers pass through untouched and nothing is traced.");
+    auto observability = block("observability", &enter_member<&config::observability>, {access_log, tracing})
+                             .with_doc("Logs and tracing (metrics are served by the admin server).");
 
     auto include = key("include", string("path"), [](void*, args_view) {})
                        .repeat()
