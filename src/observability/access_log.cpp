@@ -25,12 +25,12 @@ void write_all(int fd, std::string_view data) {
 }  // namespace
 
 std::shared_ptr<access_log> access_log::open(const std::string& path, std::string& error,
-                                             std::size_t max_queued_bytes) {
+                                             std::size_t max_queued_bytes, std::string_view what) {
     int fd = STDOUT_FILENO;
     if (path != "-") {
         fd = open_file(path);
         if (fd < 0) {
-            error = "cannot open access log " + path + ": " + std::strerror(errno);
+            error = "cannot open " + std::string(what) + " " + path + ": " + std::strerror(errno);
             return nullptr;
         }
     }

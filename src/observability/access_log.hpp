@@ -1,4 +1,4 @@
-// Non-blocking access-log writer. Workers format lines into their own batch buffer and hand
+// Non-blocking log writer (access log and audit log: JSON lines). Workers format lines into their own batch buffer and hand
 // whole batches over (one short lock per batch, never per request); a dedicated thread writes
 // them. When the queue is full the batch is dropped and the caller counts it: a slow disk
 // never stalls traffic.
@@ -17,9 +17,11 @@ namespace sentinel::observability {
 
 class access_log {
 public:
-    // "-" writes to stdout. Returns null and sets `error` when the file cannot be opened.
+    // "-" writes to stdout. Returns null and sets `error` when the file cannot be opened;
+    // `what` names the log in that error. Used for the access log and the audit log.
     static std::shared_ptr<access_log> open(const std::string& path, std::string& error,
-                                            std::size_t max_queued_bytes = 8u << 20);
+                                            std::size_t max_queued_bytes = 8u << 20,
+                                            std::string_view what = "access log");
     ~access_log();  // writes what is queued, then closes
 
     // Queues a batch of complete lines. Returns false (batch dropped) when the queue is full.

@@ -1,4 +1,5 @@
 #include "observability/metrics.hpp"
+#include "observability/event_log.hpp"
 #include "observability/tracing.hpp"
 
 #include <filesystem>
@@ -27,6 +28,14 @@ const char* to_string(tls_failure reason) {
     static constexpr const char* names[] = {"timeout", "client_closed", "protocol_version",
                                             "no_shared_cipher", "client_certificate", "other"};
     static_assert(std::size(names) == static_cast<std::size_t>(tls_failure::count_));
+    return names[static_cast<std::size_t>(reason)];
+}
+
+const char* to_string(audit_reason reason) {
+    static constexpr const char* names[] = {"malformed_request", "request_smuggling", "uri_too_long",
+                                            "headers_too_large", "path_traversal", "client_certificate",
+                                            "auth_failure", "rate_limited", "agent_decision"};
+    static_assert(std::size(names) == static_cast<std::size_t>(audit_reason::count_));
     return names[static_cast<std::size_t>(reason)];
 }
 
@@ -402,7 +411,18 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p, cons
     simple("sentinel_access_log_dropped_lines_total", "counter",
            "Access-log lines dropped because the writer queue was full.",
            sum(w, [](auto& m) { return m.access_log_dropped_lines.value(); }));
-
+    simple("sentinel_access_log_sampled_out_total", "counter",
+           "Requests not written to the access log because sample-percent skipped them.",
+           sum(w, [](auto& m) { return m.access_log_sampled_out.value(); }));
+    simple("sentinel_audit_log_dropped_lines_total", "counter",
+           "Audit-log lines dropped because the writer queue was full.",
+           sum(w, [](auto& m) { return m.audit_log_dropped_lines.value(); }));
+    family(out, "sentinel_audit_events_total", "counter",
+           "Security decisions (refused requests and connections), by reason.");
+    for (std::size_t i = 0; i < static_cast<std::size_t>(audit_reason::count_); ++i)
+        sample(out, "sentinel_audit_events_total",
+               fmt::format("reason=\"{}\"", to_string(static_cast<audit_reason>(i))),
+               sum(w, [i](auto& m) { return m.audit_events[i].value(); }));
     {
         using tracing::stats;
         simple("sentinel_tracing_spans_exported_total", "counter",
@@ -416,6 +436,10 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p, cons
         simple("sentinel_tracing_export_requests_total", "counter",
                "OTLP export requests the collector accepted.", static_cast<double>(stats::export_requests.load()));
     }
+    simple("sentinel_log_suppressed_lines_total", "counter",
+           "Error-log lines not written because their message repeated past error-log repeat-limit.",
+           static_cast<double>(event_log::suppressed_total()));
+
     family(out, "sentinel_config_reloads_total", "counter", "Configuration reloads, by result.");
     sample(out, "sentinel_config_reloads_total", "result=\"success\"", p.reloads_success.load());
     sample(out, "sentinel_config_reloads_total", "result=\"failure\"", p.reloads_failure.load());

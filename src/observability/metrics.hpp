@@ -78,6 +78,15 @@ enum class tls_failure : std::uint8_t {
 };
 const char* to_string(tls_failure reason);
 
+// Why a security decision refused a request or a connection (label of
+// sentinel_audit_events_total and the `reason` of an audit-log entry). The last three are
+// for the auth, rate-limit and agent phases that call audit() (docs/architecture/observability.md).
+enum class audit_reason : std::uint8_t {
+    malformed_request, request_smuggling, uri_too_long, headers_too_large, path_traversal,
+    client_certificate, auth_failure, rate_limited, agent_decision, count_
+};
+const char* to_string(audit_reason reason);
+
 // Request duration buckets in seconds (Prometheus `le` bounds).
 inline constexpr std::array<double, 12> duration_buckets = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
@@ -196,6 +205,9 @@ struct worker_metrics {
     counter tls_resumed;  // handshakes that resumed a session (ticket or cache)
     std::array<counter, static_cast<std::size_t>(tls_failure::count_)> tls_failures;
     counter access_log_dropped_lines;
+    counter access_log_sampled_out;  // requests not logged because sample-percent skipped them
+    counter audit_log_dropped_lines;
+    std::array<counter, static_cast<std::size_t>(audit_reason::count_)> audit_events;
     labelled_metrics labelled;
 
     void count_status(int status) noexcept {

@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <optional>
 #include <tuple>
 
 #include <boost/asio/ssl/error.hpp>
@@ -45,6 +46,52 @@ local_reply_reason reason_of(http1::parse_error error) {
     case http1::parse_error::version_not_supported: return local_reply_reason::version_not_supported;
     default: return local_reply_reason::bad_request;
     }
+}
+
+// Why the codec refused a head, for the audit log. The codec answers "bad request" for every
+// framing conflict; the header fields it left in `head` tell a smuggling attempt (ambiguous
+// body framing, RFC 9112 §6.3) from plain garbage. 501/505 are not security decisions.
+std::optional<observability::audit_reason> rejection_reason(http1::parse_error error,
+                                                             const http1::request_head& head,
+                                                             std::string_view& details) {
+    using observability::audit_reason;
+    switch (error) {
+    case http1::parse_error::uri_too_long: details = "request line over max-request-line"; return audit_reason::uri_too_long;
+    case http1::parse_error::headers_too_large: details = "header section over max-header-bytes or max-headers"; return audit_reason::headers_too_large;
+    case http1::parse_error::bad_request: break;
+    default: return std::nullopt;
+    }
+    int content_length = 0, transfer_encoding = 0, host = 0;
+    bool bad_length = false;
+    for (const auto& h : head.headers) {
+        if (http1::iequals(h.name, "content-length")) {
+            ++content_length;
+            bad_length = bad_length || h.value.empty() ||
+                         h.value.find_first_not_of("0123456789") != std::string_view::npos;
+        } else if (http1::iequals(h.name, "transfer-encoding")) {
+            ++transfer_encoding;
+        } else if (http1::iequals(h.name, "host")) {
+            ++host;
+        }
+    }
+    if (content_length > 0 && transfer_encoding > 0) {
+        details = "Content-Length and Transfer-Encoding together";
+        return audit_reason::request_smuggling;
+    }
+    if (content_length > 1) {
+        details = "several Content-Length fields";
+        return audit_reason::request_smuggling;
+    }
+    if (bad_length) {
+        details = "invalid Content-Length";
+        return audit_reason::request_smuggling;
+    }
+    if (transfer_encoding > 0 && head.version_minor == 0) {
+        details = "Transfer-Encoding on HTTP/1.0";
+        return audit_reason::request_smuggling;
+    }
+    details = host > 1 ? "several Host fields" : "malformed request";
+    return audit_reason::malformed_request;
 }
 
 // A client-supplied X-Request-Id is kept only if it is short and plainly printable, so it
@@ -214,6 +261,7 @@ awaitable<bool> http1_connection::write(std::string_view data, std::string_view 
 awaitable<void> http1_connection::send_local_reply(int status, local_reply_reason reason, bool close) {
     worker_.metrics.count_local(reason);
     if (close) keep_alive_ = false;
+    record_.local_error = status >= 400;
     const std::string_view phrase = http1::reason_phrase(status);
     char body[64];
     const auto size = fmt::format_to_n(body, sizeof body, "{} {}\n", status, phrase).size;
@@ -268,12 +316,20 @@ void http1_connection::begin_record() {
     record_.route = nullptr;
     record_.upstream_endpoint.clear();
     record_.upstream_reused = false;
+    record_.trace_id.clear();
+    record_.retries = 0;
+    record_.upstream_connect = record_.upstream_header = std::chrono::microseconds(-1);
+    record_.local_error = false;
     record_.method.assign(request_.method);  // the pipeline needs it after the head is gone
     ensure_request_id();
     record_.trace.active = record_.trace.sampled = false;
     if (snap_->tracer) begin_trace();
-    // The rest is for the access log only: no copies and no header scan without one.
+    // The rest is for the access log only: no copies and no header scan without one, nor
+    // for a request sampled out whose line could not be written even if it failed.
     if (!snap_->access_log) return;
+    const auto& cfg = *snap_->cfg->observability.access_log;
+    record_.sampled = worker_.sample(cfg.sample_percent);
+    if (!record_.sampled && !cfg.always_log_errors) return;
     record_.host.assign(request_.host);
     record_.path.assign(request_.path);
     record_.query.assign(request_.query);
@@ -292,7 +348,13 @@ void http1_connection::finish_record() {
     per_listener.request_bytes.inc(record_.bytes_received);
     per_listener.response_bytes.inc(record_.bytes_sent);
     if (record_.trace.sampled) finish_trace();
-    if (snap_->access_log) append_access_log(elapsed);
+    if (snap_->access_log) {
+        const auto& cfg = *snap_->cfg->observability.access_log;
+        // Errors bypass sampling: a 5xx, a local error reply, or no response at all.
+        const bool failed = record_.status >= 500 || record_.status == 0 || record_.local_error;
+        if (record_.sampled || (cfg.always_log_errors && failed)) append_access_log(cfg, elapsed);
+        else worker_.metrics.access_log_sampled_out.inc();
+    }
     // Bytes already read past this request (pipelining) belong to the next one.
     record_.bytes_received = in_.size();
 }
@@ -364,26 +426,87 @@ void http1_connection::finish_trace() {
     worker_.add_span(span);
 }
 
-void http1_connection::append_access_log(std::chrono::microseconds elapsed) {
+namespace {
+void append_millis(std::string& out, std::string_view key, std::chrono::microseconds d) {
+    fmt::format_to(std::back_inserter(out), ",\"{}\":{:.3f}", key, static_cast<double>(d.count()) / 1000.0);
+}
+}  // namespace
+
+void http1_connection::append_access_log(const config::access_log_config& cfg, std::chrono::microseconds elapsed) {
+    using config::access_log_field;
     std::string& line = worker_.log_buffer();
+    const std::size_t start = line.size();
+    line += '{';
+    for (const access_log_field f : cfg.fields) {
+        switch (f) {
+        case access_log_field::timestamp:
+            line += ",\"ts\":\"";
+            append_timestamp(line);
+            line += '"';
+            break;
+        case access_log_field::request_id: append_field(line, "request_id", record_.id()); break;
+        case access_log_field::trace_id:
+            if (!record_.trace_id.empty()) append_field(line, "trace_id", record_.trace_id);
+            break;
+        case access_log_field::client: append_field(line, "client", peer_text_); break;
+        case access_log_field::listener:
+            append_field(line, "listener", listener_ ? std::string_view(listener_->id) : std::string_view());
+            break;
+        case access_log_field::method: append_field(line, "method", record_.method); break;
+        case access_log_field::host: append_field(line, "host", record_.host); break;
+        case access_log_field::path: append_field(line, "path", record_.path); break;
+        case access_log_field::query: append_field(line, "query", record_.query); break;
+        case access_log_field::status: fmt::format_to(std::back_inserter(line), ",\"status\":{}", record_.status); break;
+        case access_log_field::bytes_sent:
+            fmt::format_to(std::back_inserter(line), ",\"bytes_sent\":{}", record_.bytes_sent);
+            break;
+        case access_log_field::bytes_received:
+            fmt::format_to(std::back_inserter(line), ",\"bytes_received\":{}", record_.bytes_received);
+            break;
+        case access_log_field::duration: append_millis(line, "duration_ms", elapsed); break;
+        case access_log_field::upstream_connect_duration:
+            if (record_.upstream_connect.count() >= 0) append_millis(line, "upstream_connect_ms", record_.upstream_connect);
+            break;
+        case access_log_field::upstream_header_duration:
+            if (record_.upstream_header.count() >= 0) append_millis(line, "upstream_header_ms", record_.upstream_header);
+            break;
+        case access_log_field::upstream: append_field(line, "upstream", record_.upstream_endpoint); break;
+        case access_log_field::route:
+            append_field(line, "route", record_.route ? std::string_view(record_.route->id) : std::string_view());
+            break;
+        case access_log_field::tls_version:
+            if (!tls_version_.empty()) append_field(line, "tls_version", tls_version_);
+            break;
+        case access_log_field::user_agent: append_field(line, "user_agent", record_.user_agent); break;
+        case access_log_field::retries: fmt::format_to(std::back_inserter(line), ",\"retries\":{}", record_.retries); break;
+        case access_log_field::count_: break;
+        }
+    }
+    // Every field wrote a leading comma; the first one's goes.
+    if (line.size() > start + 1 && line[start + 1] == ',') line.erase(start + 1, 1);
+    line += "}\n";
+    worker_.log_line_done();
+}
+
+void http1_connection::audit(observability::audit_reason reason, std::string_view details,
+                             std::string_view decision) {
+    worker_.metrics.audit_events[static_cast<std::size_t>(reason)].inc();
+    if (!snap_ || !snap_->audit_log) return;
+    std::string& line = worker_.audit_buffer();
     line += "{\"ts\":\"";
     append_timestamp(line);
     line += '"';
-    append_field(line, "request_id", record_.id());
-    append_field(line, "client", peer_text_);
+    append_field(line, "decision", decision);
+    append_field(line, "reason", observability::to_string(reason));
+    if (record_.request_id_len > 0) append_field(line, "request_id", record_.id());
+    // Before the handshake completes peer_text_ is not set yet; the address is known.
+    append_field(line, "client", peer_text_.empty() ? std::string_view(net::format_ip(peer_)) : std::string_view(peer_text_));
     append_field(line, "listener", listener_ ? std::string_view(listener_->id) : std::string_view());
-    append_field(line, "method", record_.method);
-    append_field(line, "host", record_.host);
-    append_field(line, "path", record_.path);
-    append_field(line, "query", record_.query);
-    fmt::format_to(std::back_inserter(line), ",\"status\":{},\"bytes_sent\":{},\"bytes_received\":{},\"duration_ms\":{:.3f}",
-                   record_.status, record_.bytes_sent, record_.bytes_received,
-                   static_cast<double>(elapsed.count()) / 1000.0);
-    append_field(line, "route", record_.route ? std::string_view(record_.route->id) : std::string_view());
-    append_field(line, "upstream", record_.upstream_endpoint);
-    append_field(line, "user_agent", record_.user_agent);
+    if (record_.route) append_field(line, "route", record_.route->id);
+    if (!record_.method.empty()) append_field(line, "method", record_.method);
+    append_field(line, "details", details);
     line += "}\n";
-    worker_.log_line_done();
+    // Flushed with the access log by the worker's 100 ms housekeeping (or the next batch).
 }
 
 bool http1_connection::refresh_snapshot() {
@@ -455,8 +578,11 @@ awaitable<bool> http1_connection::read_request_head() {
                 co_return true;
             }
             if (outcome.status == http1::parse_status::error) {
+                std::string_view details;
+                const auto audited = rejection_reason(outcome.error, request_, details);
                 request_.clear();
                 begin_record();
+                if (audited) audit(*audited, details);
                 co_await send_local_reply(http1::status_of(outcome.error), reason_of(outcome.error), true);
                 finish_record();
                 co_return false;
@@ -501,7 +627,10 @@ awaitable<bool> http1_connection::tls_handshake() {
     clear_deadline();
     in_.consume(std::min(used, in_.size()));
     if (ec) {
-        worker_.metrics.count_tls_failure(expired() ? observability::tls_failure::timeout : classify(ec));
+        const auto failure = expired() ? observability::tls_failure::timeout : classify(ec);
+        worker_.metrics.count_tls_failure(failure);
+        if (failure == observability::tls_failure::client_certificate)
+            audit(observability::audit_reason::client_certificate, ec.message());
         keep_alive_ = false;
         co_return false;
     }

@@ -41,6 +41,13 @@ struct stream_record {
     bool upstream_reused = false;
     std::string trace_id;  // filled by tracing when the request is traced; logged when non-empty
     observability::tracing::request_trace trace;  // W3C context and SERVER span (tracing on)
+    std::uint32_t retries = 0;  // upstream tries after the first (route retry policy)
+    // Upstream timings (negative: not measured): connect of a new connection (TCP + TLS), and
+    // request start to the upstream response head.
+    std::chrono::microseconds upstream_connect{-1};
+    std::chrono::microseconds upstream_header{-1};
+    bool sampled = true;      // the access log's sample-percent draw for this request
+    bool local_error = false;  // a local reply with status >= 400 (always-log-errors)
 
     std::string_view id() const { return {request_id, request_id_len}; }
 };
@@ -69,6 +76,12 @@ public:
     void set_route_path(std::string_view path) { route_path_ = path; }
     std::string& normalized_path() { return normalized_path_; }
     stream_record& record() { return record_; }
+    // A security decision on this connection (docs/architecture/observability.md, "Audit
+    // log"): counted in sentinel_audit_events_total{reason} and, with an audit-log block,
+    // written with the request id (when a request was read), client, listener and route.
+    // The auth, rate-limit and agent phases call it with their reason when they refuse.
+    void audit(observability::audit_reason reason, std::string_view details,
+               std::string_view decision = "blocked");
     const snapshot& snap() const { return *snap_; }
     const config::listener_config* listener() const { return listener_; }
     const std::string& peer_text() const { return peer_text_; }
@@ -127,7 +140,7 @@ private:
     awaitable<void> lingering_close();
     void begin_record();
     void finish_record();
-    void append_access_log(std::chrono::microseconds elapsed);
+    void append_access_log(const config::access_log_config& cfg, std::chrono::microseconds elapsed);
     void ensure_request_id();
     void begin_trace();   // tracing: reads traceparent/tracestate, decides sampling
     void finish_trace();  // tracing: the SERVER span of a sampled request

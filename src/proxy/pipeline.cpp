@@ -77,6 +77,7 @@ awaitable<void> run_pipeline(http1_connection& conn) {
     case router::path_status::clean: break;
     case router::path_status::normalized: conn.set_route_path(conn.normalized_path()); break;
     case router::path_status::invalid:
+        conn.audit(observability::audit_reason::path_traversal, request.path.substr(0, 256));
         conn.input().consume(conn.head_size());
         co_await conn.send_local_reply(400, local_reply_reason::bad_request, true);
         co_return;

@@ -95,6 +95,18 @@ std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::con
             if (!snap->access_log) errors.push_back(std::move(error));
         }
     }
+    if (c.observability.audit_log) {
+        const auto& path = c.observability.audit_log->path;
+        if (previous && previous->audit_log && previous->audit_log->path() == path) {
+            snap->audit_log = previous->audit_log;
+        } else if (snap->access_log && snap->access_log->path() == path) {
+            snap->audit_log = snap->access_log;  // one file, one writer: lines never interleave
+        } else {
+            std::string error;
+            snap->audit_log = observability::access_log::open(path, error, 8u << 20, "audit log");
+            if (!snap->audit_log) errors.push_back(std::move(error));
+        }
+    }
 
     if (c.observability.tracing) {
         // Reused when nothing changed: its queue and collector connection survive the reload.

@@ -28,6 +28,7 @@ struct snapshot {
     std::uint64_t max_body = 0;
     std::shared_ptr<observability::access_log> access_log;  // null: no access log
     std::shared_ptr<observability::tracing::exporter> tracer;  // null: no tracing
+    std::shared_ptr<observability::access_log> audit_log;   // same writer class; null: none
     // Listener settings by listen key (see listen_key()); sockets are matched to it on accept.
     std::unordered_map<std::string, const config::listener_config*> listeners;
     // TLS contexts of the https listeners, by listen key.

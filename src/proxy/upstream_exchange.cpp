@@ -7,16 +7,17 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <spdlog/spdlog.h>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <fmt/format.h>
 
 #include "http/http1/chunked.hpp"
 #include "http/http1/parser.hpp"
 #include "http/http1/serializer.hpp"
+#include "observability/event_log.hpp"
 #include "proxy/forwarding.hpp"
 #include "router/route_table.hpp"
 
@@ -271,6 +272,7 @@ awaitable<void> upstream_exchange::run() {
             switch (result) {
             case outcome::ok:
                 um.response_header_duration.observe(latency);
+                record.upstream_header = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - record.start);
                 um.responses[observability::status_class_of(response_.status)].inc();
                 break;
             case outcome::connect_failed: failed(upstream_try_failure::connect_failure); break;
@@ -307,6 +309,7 @@ awaitable<void> upstream_exchange::run() {
                     retry_slot_ = true;
                     ++retries;
                     worker.metrics.upstream_retries.inc();
+                    ++record.retries;
                     up_.reset();  // a response we will not relay: its connection cannot be reused
                     current_ = next;
                     record.upstream_endpoint = current_.endpoint->key;
@@ -595,9 +598,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::try_endpoint(const choi
             auto& metrics = worker.metrics;
             metrics.upstream_tls_handshake_failures.inc();
             metrics.upstream_connect_failures.inc();
-            spdlog::warn("upstream \"{}\" endpoint {} ({}): TLS handshake failed: the server asked for a client "
-                         "certificate and none is configured (connection closed before a response)",
-                         c.group->id, endpoint.host, endpoint.key);
+            observability::event_log::warn("upstream \"" + c.group->id + "\": TLS handshake failed", {{"endpoint", endpoint.key}, {"host", endpoint.host}, {"reason", "the server asked for a client certificate and none is configured (connection closed before a response)"}});
             result = outcome::connect_failed;
         }
         if (result != outcome::ok) {
@@ -651,6 +652,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::connect(const upstream:
     worker.upstream_metrics(snap_, *current_.group)
         .connect_duration.observe(std::chrono::duration_cast<std::chrono::microseconds>(
             std::chrono::steady_clock::now() - connect_start));
+    down_.record().upstream_connect = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - connect_start);
     co_return outcome::ok;
 }
 
@@ -662,8 +664,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::tls_handshake(const ups
     const auto failed = [&](std::string_view reason, bool timed_out) {
         metrics.upstream_tls_handshake_failures.inc();
         metrics.upstream_connect_failures.inc();
-        spdlog::warn("upstream \"{}\" endpoint {} ({}): TLS handshake failed: {}", group.id, endpoint.host,
-                     endpoint.key, reason);
+        observability::event_log::warn("upstream \"" + group.id + "\": TLS handshake failed", {{"endpoint", endpoint.key}, {"host", endpoint.host}, {"reason", reason}});
         down_.clear_deadline();
         up_.reset();
         return timed_out ? outcome::connect_timeout : outcome::connect_failed;
@@ -887,12 +888,10 @@ awaitable<upstream_exchange::outcome> upstream_exchange::read_response_head() {
                 auto& metrics = down_.worker().metrics;
                 metrics.upstream_tls_handshake_failures.inc();
                 metrics.upstream_connect_failures.inc();
-                spdlog::warn("upstream \"{}\" endpoint {} ({}): TLS handshake failed: refused by the server: {}",
-                             current_.group->id, e.host, e.key, ec.message());
+                observability::event_log::warn("upstream \"" + current_.group->id + "\": TLS handshake failed", {{"endpoint", e.key}, {"host", e.host}, {"reason", "refused by the server: " + ec.message()}});
                 co_return outcome::connect_failed;
             }
-            spdlog::warn("upstream \"{}\" endpoint {} ({}): TLS error instead of a response: {}", current_.group->id,
-                         e.host, e.key, ec.message());
+            observability::event_log::warn("upstream \"" + current_.group->id + "\": TLS error instead of a response", {{"endpoint", e.key}, {"host", e.host}, {"reason", ec.message()}});
         }
         if (!any_byte && down_.record().upstream_reused) co_return outcome::stale;
         co_return outcome::reset;

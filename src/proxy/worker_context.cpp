@@ -1,4 +1,5 @@
 #include "proxy/worker_context.hpp"
+#include "observability/event_log.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -42,7 +43,18 @@ worker_context::worker_context(boost::asio::io_context& ctx, std::uint32_t index
                                shared_state& shared_state)
     : pool(ctx), shared(shared_state), ctx_(ctx), index_(index), housekeeping_(ctx),
       deadline_timer_(ctx) {
+    std::random_device rd;
+    sample_state_ ^= (static_cast<std::uint64_t>(rd()) << 32) | rd();
+    if (sample_state_ == 0) sample_state_ = 1;
     schedule_housekeeping();
+}
+
+bool worker_context::sample(std::uint32_t percent) {
+    if (percent >= 100) return true;
+    sample_state_ ^= sample_state_ << 13;
+    sample_state_ ^= sample_state_ >> 7;
+    sample_state_ ^= sample_state_ << 17;
+    return (sample_state_ >> 11) % 100 < percent;
 }
 
 worker_context::~worker_context() { flush_log(); }
@@ -54,6 +66,7 @@ void worker_context::publish(std::shared_ptr<const snapshot> snap) {
     snapshot_ = std::move(snap);
     log_target_ = snapshot_->access_log;
     span_target_ = snapshot_->tracer;
+    audit_target_ = snapshot_->audit_log;
     build_metric_slots();
 }
 
@@ -224,6 +237,12 @@ void worker_context::log_line_done() {
 }
 
 void worker_context::flush_log() {
+    if (!audit_batch_.empty()) {
+        if (!audit_target_ || !audit_target_->submit(std::move(audit_batch_)))
+            metrics.audit_log_dropped_lines.inc(
+                static_cast<std::uint64_t>(std::count(audit_batch_.begin(), audit_batch_.end(), '\n')));
+        audit_batch_.clear();
+    }
     if (log_batch_.empty()) return;
     if (!log_target_ || !log_target_->submit(std::move(log_batch_))) {
         metrics.access_log_dropped_lines.inc(
@@ -256,6 +275,7 @@ void worker_context::schedule_housekeeping() {
         if (span_count_ != 0 && span_target_ &&
             std::chrono::steady_clock::now() - spans_flushed_ >= span_target_->settings().flush_interval)
             flush_spans();
+        observability::event_log::flush_suppressed();
         pool.sweep(std::chrono::steady_clock::now());
         schedule_housekeeping();
     });

@@ -102,12 +102,17 @@ public:
     // Appends a finished access-log line; batches are flushed at 32 KiB or every 100 ms.
     std::string& log_buffer() { return log_batch_; }
     void log_line_done();
+    // Audit-log lines (observability/audit: rare) go through a batch of their own, flushed
+    // with the access log's; dropped lines are counted in audit_log_dropped_lines.
+    std::string& audit_buffer() { return audit_batch_; }
     void flush_log();
     // Tracing: spans of sampled requests are encoded into a per-worker batch and handed to
     // the snapshot's exporter at batch-size spans or every flush-interval (dropped and counted
     // when its queue is full).
     void add_span(const observability::tracing::span_data& span);
     void flush_spans();
+    // Whether a request is logged at `percent` sampling: a cheap per-worker PRNG draw.
+    bool sample(std::uint32_t percent);
 
     upstream::connection_pool pool;
     observability::worker_metrics metrics;
@@ -142,6 +147,9 @@ private:
     std::uint32_t span_count_ = 0;
     std::shared_ptr<observability::tracing::exporter> span_target_;  // where span_batch_ goes
     std::chrono::steady_clock::time_point spans_flushed_{};
+    std::string audit_batch_;
+    std::shared_ptr<observability::access_log> audit_target_;  // where audit_batch_ goes
+    std::uint64_t sample_state_ = 0x9E3779B97F4A7C15ull;  // xorshift64; seeded in the constructor
     boost::asio::steady_timer housekeeping_;
     runtime::deadline_wheel deadlines_;
     boost::asio::steady_timer deadline_timer_;

@@ -18,6 +18,7 @@
 
 #include "common/version.hpp"
 #include "config/loader.hpp"
+#include "observability/event_log.hpp"
 #include "proxy/acceptor.hpp"
 #include "proxy/snapshot.hpp"
 #include "proxy/worker_context.hpp"
@@ -213,6 +214,11 @@ bool server::impl::apply(std::shared_ptr<const config::config> cfg, std::vector<
     for (auto& [key, sockets] : opened) listeners.emplace(key, sockets.port);
 
     snapshot = std::move(snap);
+    {
+        const auto& el = cfg->observability.error_log;
+        observability::event_log::configure(el.format == config::error_log_config::format_kind::json,
+                                            static_cast<observability::event_log::level>(el.level), el.repeat_limit);
+    }
     update_health_targets();
     {
         std::lock_guard lock(dns_mutex);
@@ -268,7 +274,7 @@ void server::impl::start_dns_refresher() {
                     if (shutting_down || snapshot->cfg != cfg) return;  // a reload already rebuilt it
                     std::vector<std::string> errors;
                     if (!apply(cfg, errors))
-                        for (const auto& e : errors) spdlog::error("dns refresh: {}", e);
+                        for (const auto& e : errors) observability::event_log::error("dns refresh failed", {{"error", e}});
                 });
             }
             lock.lock();
@@ -333,6 +339,7 @@ void server::impl::on_rotate() {
     rotate.async_wait([this](const boost::system::error_code& ec, int) {
         if (ec) return;
         if (snapshot && snapshot->access_log) snapshot->access_log->reopen();
+        if (snapshot && snapshot->audit_log && snapshot->audit_log != snapshot->access_log) snapshot->audit_log->reopen();
         on_rotate();
     });
 }

@@ -287,9 +287,36 @@ struct upstream_config {
     std::optional<upstream_tls_config> tls;      // connect with TLS
 };
 
+// One access-log field; the JSON key is in proxy/http1_connection.cpp, the config name in
+// schema.cpp (same order as this enum).
+enum class access_log_field : std::uint8_t {
+    timestamp, request_id, trace_id, client, listener, method, host, path, query, status,
+    bytes_sent, bytes_received, duration, upstream_connect_duration, upstream_header_duration,
+    upstream, route, tls_version, user_agent, retries, count_
+};
+
 struct access_log_config {
     std::string path = "-";  // "-" = stdout
     // format is always "json" today; the key exists so a future format is not a breaking change
+    // In this order on every line. `query` is not a default: query strings carry secrets.
+    std::vector<access_log_field> fields = {
+        access_log_field::timestamp, access_log_field::request_id, access_log_field::trace_id,
+        access_log_field::client, access_log_field::listener, access_log_field::method,
+        access_log_field::host, access_log_field::path, access_log_field::status,
+        access_log_field::bytes_sent, access_log_field::bytes_received, access_log_field::duration,
+        access_log_field::route, access_log_field::upstream, access_log_field::user_agent};
+    std::uint32_t sample_percent = 100;  // share of requests logged, decided per request
+    bool always_log_errors = true;       // 5xx and local error replies bypass sampling
+};
+
+struct error_log_config {
+    enum class format_kind { text, json } format = format_kind::text;
+    enum class level_kind { debug, info, warn, error } level = level_kind::info;
+    std::uint32_t repeat_limit = 5;  // lines per second per message template; 0 = no limit
+};
+
+struct audit_log_config {
+    std::string path;  // "-" = stdout
 };
 
 // OpenTelemetry tracing: W3C trace context in and out, spans exported as OTLP/HTTP protobuf.
@@ -306,6 +333,8 @@ struct tracing_config {
 
 struct observability_config {
     std::optional<access_log_config> access_log;  // none = no access log
+    error_log_config error_log;
+    std::optional<audit_log_config> audit_log;  // none = no audit log
     std::optional<tracing_config> tracing;      // none = no tracing (trace headers pass through untouched)
 };
 

@@ -336,6 +336,7 @@ void finish_health_check(check_context& ctx, void* target, const kdl::node& node
 }
 
 void finish_access_log(check_context& ctx, void* target, const kdl::node& node);
+void finish_audit_log(check_context& ctx, void* target, const kdl::node& node);
 void finish_tracing(check_context& ctx, void* target, const kdl::node& node);
 
 }  // namespace
@@ -344,8 +345,30 @@ void finish_tracing(check_context& ctx, void* target, const kdl::node& node);
 void check_output_path(check_context& ctx, const std::string& path, const kdl::node& node);
 
 namespace {
+// Config names of access_log_field, in enum order.
+constexpr std::string_view access_log_field_names[] = {
+    "timestamp", "request-id", "trace-id", "client", "listener", "method", "host", "path", "query",
+    "status", "bytes-sent", "bytes-received", "duration", "upstream-connect-duration",
+    "upstream-header-duration", "upstream", "route", "tls-version", "user-agent", "retries"};
+static_assert(std::size(access_log_field_names) == static_cast<std::size_t>(access_log_field::count_));
+
 void finish_access_log(check_context& ctx, void* target, const kdl::node& node) {
-    check_output_path(ctx, static_cast<access_log_config*>(target)->path, node);
+    auto& a = *static_cast<access_log_config*>(target);
+    check_output_path(ctx, a.path, node);
+    for (std::size_t i = 0; i < a.fields.size(); ++i) {
+        if (std::find(a.fields.begin(), a.fields.begin() + static_cast<std::ptrdiff_t>(i), a.fields[i]) ==
+            a.fields.begin() + static_cast<std::ptrdiff_t>(i))
+            continue;
+        ctx.error(child_named(node, "fields")->pos,
+                  "access-log field \"" +
+                      std::string(access_log_field_names[static_cast<std::size_t>(a.fields[i])]) +
+                      "\" is listed twice");
+        break;
+    }
+}
+
+void finish_audit_log(check_context& ctx, void* target, const kdl::node& node) {
+    check_output_path(ctx, static_cast<audit_log_config*>(target)->path, node);
 }
 
 void finish_tracing(check_context& ctx, void* target, const kdl::node& node) {
@@ -924,9 +947,43 @@ node_spec build_root() {
             .with_doc("Line format: `json` = one JSON object per request."),
         key("path", output_path(), set<&access_log_config::path>())
             .def(kstr("-"))
-            .with_doc("\"-\" = standard output; otherwise a file, relative to the config file that declares it. Its directory must exist and be writable."),
+            .with_doc("\"-\" = standard output; otherwise a file, relative to the config file that declares it. Its directory must exist and be writable. SIGUSR1 reopens it (log rotation)."),
+        key("fields",
+            enumeration(std::vector<std::string_view>(std::begin(access_log_field_names), std::end(access_log_field_names)),
+                        "field"),
+            [](void* t, args_view a) {
+                auto& fields = static_cast<access_log_config*>(t)->fields;
+                fields.clear();
+                for (const auto& v : a) fields.push_back(static_cast<access_log_field>(v.num));
+            })
+            .many()
+            .def_doc("every field except `query`, `tls-version`, `retries` and the two upstream durations")
+            .with_doc("The fields of each line, in this order. JSON keys: `ts`, `request_id`, `trace_id` (only when the request is traced), `client`, `listener`, `method`, `host`, `path`, `query` (raw, without `?`; off by default because query strings carry secrets), `status`, `bytes_sent`, `bytes_received`, `duration_ms` (first request byte to last response byte), `upstream_connect_ms` (TCP + TLS connect of a new upstream connection; absent when a pooled one was reused), `upstream_header_ms` (request start to the upstream response head), `upstream` (endpoint address), `route`, `tls_version`, `user_agent`, `retries`."),
+        key("sample-percent", integer(1, 100, "percent"), set<&access_log_config::sample_percent>())
+            .def(kint(100))
+            .with_doc("Share of requests logged, drawn per request; the others are counted in `sentinel_access_log_sampled_out_total`."),
+        key("always-log-errors", boolean(), set<&access_log_config::always_log_errors>())
+            .def(kbool(true))
+            .with_doc("Log every 5xx response and every local error reply (status 400 and above) even when sampling would skip it."),
     }).on_finish(&finish_access_log)
       .with_doc("One line per request. Without this block nothing is logged per request.");
+    auto error_log = block("error-log", &enter_member<&observability_config::error_log>, {
+        key("format", enumeration({"text", "json"}), set<&error_log_config::format>())
+            .def(kstr("text"))
+            .with_doc("`text`: timestamp, level, message and key=value pairs; `json`: one JSON object per line with `ts`, `level`, `msg` and the pairs as keys."),
+        key("level", enumeration({"debug", "info", "warn", "error"}), set<&error_log_config::level>())
+            .def(kstr("info"))
+            .with_doc("Lowest level written."),
+        key("repeat-limit", integer(0, 10000), set<&error_log_config::repeat_limit>())
+            .def(kint(5))
+            .with_doc("Lines per second for one message template (e.g. one upstream's TLS failures); past it, lines are counted in `sentinel_log_suppressed_lines_total` and reported as one \"suppressed N similar messages\" line. 0 = no limit."),
+    }).implied().with_doc("The error/event log on standard error (startup, reloads, upstream problems).");
+    auto audit_log = block("audit-log", &enter_member<&observability_config::audit_log>, {
+        key("path", output_path(), set<&audit_log_config::path>())
+            .req()
+            .with_doc("\"-\" = standard output; otherwise a file, relative to the config file that declares it. SIGUSR1 reopens it (log rotation)."),
+    }).on_finish(&finish_audit_log)
+      .with_doc("One JSON line per security decision (a request refused as malformed or as a smuggling attempt, an oversized head, a path traversal, a failed client certificate), with the request id and the reason. Without this block decisions are only counted (`sentinel_audit_events_total`).");
     auto tracing = block("tracing", &enter_member<&observability_config::tracing>, {
         key("otlp-endpoint", endpoint_address(), set<&tracing_config::otlp_endpoint>())
             .req()
@@ -954,7 +1011,7 @@ node_spec build_root() {
             .with_doc("The `service.name` resource attribute of every span."),
     }).on_finish(&finish_tracing)
       .with_doc("Distributed tracing: W3C `traceparent`/`tracestate` accepted (or a trace started), propagated upstream with Sentinel's span as parent; one SERVER span per request and one CLIENT span per upstream try, exported over OTLP/HTTP. Without this block trace headers pass through untouched and nothing is traced.");
-    auto observability = block("observability", &enter_member<&config::observability>, {access_log, tracing})
+    auto observability = block("observability", &enter_member<&config::observability>, {access_log, error_log, audit_log, tracing})
                              .with_doc("Logs and tracing (metrics are served by the admin server).");
 
     auto include = key("include", string("path"), [](void*, args_view) {})
