@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -100,6 +101,7 @@ public:
         cfg->source_path = name;
         cfg->files = read_files_;
         cfg->hash = canonical_hash();
+        cfg->redacted_text = kdl::print(merged(true));
         result.cfg = std::move(cfg);
         return result;
     }
@@ -167,6 +169,7 @@ private:
         if (!v.is_string() || v.text.find('$') == std::string::npos) return;
         const std::string& s = v.text;
         std::string out;
+        bool from_env = false;
         for (std::size_t i = 0; i < s.size(); ++i) {
             if (s[i] != '$' || i + 1 == s.size()) {
                 out += s[i];
@@ -203,6 +206,7 @@ private:
             const char* value = std::getenv(name.c_str());
             if (value != nullptr && (*value != '\0' || !fallback)) {
                 out += value;
+                from_env = true;
             } else if (fallback) {
                 out += *fallback;
             } else {
@@ -213,6 +217,8 @@ private:
             i = close;
         }
         v.text = std::move(out);
+        // A value taken from the environment may be a secret: /config shows it redacted.
+        if (from_env) env_values_.insert({file, v.pos.line, v.pos.column});
     }
 
     void expand(std::size_t file) {
@@ -271,8 +277,39 @@ private:
         stack_.pop_back();
     }
 
-    // FNV-1a-64 of the canonical print of the merged, substituted document.
-    std::string canonical_hash() const {
+    // The node as shown by /config: values from the environment and the arguments of
+    // secret keys (schema `secret()`) replaced by "<redacted>".
+    kdl::node redacted(const kdl::node& n, std::size_t file, const schema::node_spec* spec) const {
+        kdl::node out = n;
+        auto hide = [&](kdl::value& v) {
+            if (spec != nullptr && spec->secret) {
+                v = kdl::value{};
+                v.type = kdl::value::kind::string;
+                v.text = "<redacted>";
+                return;
+            }
+            if (env_values_.count({file, v.pos.line, v.pos.column})) {
+                v.type = kdl::value::kind::string;
+                v.text = "<redacted>";
+                v.integer.reset();
+            }
+        };
+        for (auto& v : out.arguments) hide(v);
+        for (auto& p : out.properties) hide(p.val);
+        out.children.clear();
+        for (const auto& c : n.children) {
+            const schema::node_spec* child_spec = nullptr;
+            if (spec != nullptr)
+                for (const auto& cs : spec->children)
+                    if (cs.name == c.name) child_spec = &cs;
+            out.children.push_back(redacted(c, file, child_spec));
+        }
+        return out;
+    }
+
+    // The merged document (mergeable top-level blocks from several files concatenated),
+    // redacted for display or as loaded.
+    kdl::document merged(bool redact) const {
         kdl::document merged;
         for (const auto& t : nodes_) {
             const schema::node_spec* spec = nullptr;
@@ -282,13 +319,19 @@ private:
             if (spec != nullptr && spec->mergeable)
                 for (auto& m : merged.nodes)
                     if (m.name == t.node->name) into = &m;
+            const kdl::node node = redact ? redacted(*t.node, t.file, spec) : *t.node;
             if (into != nullptr) {
-                into->children.insert(into->children.end(), t.node->children.begin(), t.node->children.end());
+                into->children.insert(into->children.end(), node.children.begin(), node.children.end());
             } else {
-                merged.nodes.push_back(*t.node);
+                merged.nodes.push_back(node);
             }
         }
-        std::string text = kdl::print(merged);
+        return merged;
+    }
+
+    // FNV-1a-64 of the canonical print of the merged, substituted document.
+    std::string canonical_hash() const {
+        std::string text = kdl::print(merged(false));
         std::uint64_t h = 0xcbf29ce484222325ull;
         for (unsigned char c : text) {
             h ^= c;
@@ -301,6 +344,7 @@ private:
 
     std::deque<source_file> files_;
     std::vector<top_node> nodes_;
+    std::set<std::tuple<std::size_t, std::uint32_t, std::uint32_t>> env_values_;  // (file, line, col)
     std::vector<diagnostic> errors_;
     std::vector<std::string> stack_;  // identities of the files being expanded
     std::map<std::string, std::string> included_;

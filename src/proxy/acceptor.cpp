@@ -43,7 +43,9 @@ struct acceptor::impl : std::enable_shared_from_this<acceptor::impl> {
                 continue;
             }
             worker.metrics.connections_accepted.inc();
-            if (worker.draining() || !worker.admit()) {
+            // A draining worker (POST /drain) still serves new connections, one request
+            // each; shutdown closes the listening socket itself, so nothing arrives then.
+            if (!worker.admit()) {
                 worker.metrics.connections_rejected_max.inc();
                 worker.metrics.count_local(observability::local_reply_reason::max_connections);
                 ::send(conn_socket.native_handle(), over_capacity.data(), over_capacity.size(),

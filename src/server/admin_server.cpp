@@ -55,6 +55,13 @@ struct admin_server::impl : std::enable_shared_from_this<admin_server::impl> {
         if (req.path == "/metrics" && get)
             return {200, "text/plain; version=0.0.4; charset=utf-8", hooks.metrics()};
         if (req.path == "/upstreams" && get) return {200, "application/json", hooks.upstreams()};
+        if (req.path == "/config" && get) return {200, "text/plain; charset=utf-8", hooks.config()};
+        if (req.path == "/drain") {
+            if (req.method != "POST") return {405, "text/plain; charset=utf-8", "use POST\n"};
+            hooks.drain();
+            return {200, "text/plain; charset=utf-8",
+                    "draining: /readyz answers 503, connections close after their current response\n"};
+        }
         if (req.path == "/reload") {
             if (req.method != "POST") return {405, "text/plain; charset=utf-8", "use POST\n"};
             const auto result = hooks.reload();

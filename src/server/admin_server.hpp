@@ -1,5 +1,5 @@
 // The admin listener (only when the config has an `admin` block): /healthz, /readyz,
-// /metrics, /upstreams and POST /reload, on the main thread's io_context, never on a traffic listener.
+// /metrics, /upstreams, /config, POST /reload and POST /drain, on the main thread's io_context, never on a traffic listener.
 #pragma once
 
 #include <functional>
@@ -16,6 +16,8 @@ namespace sentinel::server {
 struct admin_hooks {
     std::function<std::string()> metrics;
     std::function<std::string()> upstreams;  // GET /upstreams (JSON)
+    std::function<std::string()> config;     // GET /config (KDL, secrets redacted)
+    std::function<void()> drain;             // POST /drain
     std::function<bool()> ready;
     std::function<server::reload_result()> reload;
 };

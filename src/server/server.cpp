@@ -127,6 +127,7 @@ struct server::impl {
     std::vector<std::int64_t> stamps;
     bool shutting_down = false;
     bool ready = false;
+    bool draining = false;  // POST /drain: not ready, connections not kept alive
 
     // Upstream state that outlives snapshots, the active health checks, and the thread that
     // re-resolves endpoint names (getaddrinfo blocks; never on the main or worker threads).
@@ -148,6 +149,7 @@ struct server::impl {
     void on_signal();
     void on_rotate();
     void begin_shutdown();
+    void begin_drain();
     void wait_for_drain(steady_clock::time_point deadline);
     void schedule_watch();
     void schedule_tls_watch();
@@ -344,6 +346,19 @@ void server::impl::on_rotate() {
     });
 }
 
+// POST /drain: the load balancer should stop sending traffic (readiness fails) while every
+// request in flight or still arriving is served; connections close after their current
+// response instead of being kept alive. Listeners stay open until SIGTERM.
+void server::impl::begin_drain() {
+    if (draining) return;
+    draining = true;
+    spdlog::info("drain requested: /readyz now answers 503; connections close after their current response");
+    for (auto& w : workers) {
+        worker* raw = w.get();
+        raw->send([raw] { raw->state.drain(); });
+    }
+}
+
 void server::impl::begin_shutdown() {
     shutting_down = true;
     ready = false;
@@ -452,7 +467,12 @@ int server::run() {
             return out;
         };
         hooks.upstreams = [&s] { return upstreams_json(s.snapshot->upstreams); };
-        hooks.ready = [&s] { return s.ready; };
+        hooks.config = [&s] {
+            return "// config hash " + s.snapshot->cfg->hash + " from " + s.snapshot->cfg->source_path +
+                   "; secrets and values from the environment are redacted\n" + s.snapshot->cfg->redacted_text;
+        };
+        hooks.drain = [&s] { s.begin_drain(); };
+        hooks.ready = [&s] { return s.ready && !s.draining; };
         hooks.reload = [&s] { return s.reload("admin"); };
         std::string error;
         s.admin = admin_server::start(s.main, *admin_cfg, std::move(hooks), error);

@@ -351,6 +351,7 @@ struct config {
     std::string source_path;  // the main file ("<embedded>" for the built-in default)
     std::vector<std::string> files;  // every file read (main + includes), for the watcher
     std::string hash;  // hex digest of the canonical form; exposed as a metric
+    std::string redacted_text;  // the merged config as KDL, secrets redacted (admin /config)
 };
 
 }  // namespace sentinel::config

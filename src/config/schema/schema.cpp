@@ -566,6 +566,7 @@ node_spec build_root() {
             })
             .with_doc("Address of the admin server (metrics, health, readiness, config dump); port 0 = any free port."),
         key("bearer-token", string("token"), set<&admin_config::bearer_token>())
+            .hidden()
             .def_doc("none")
             .with_doc("When set, every admin request must carry `Authorization: Bearer <token>`."),
     }).needs_restart([](const config& a, const config& b) { return a.admin.has_value() != b.admin.has_value(); })

@@ -93,6 +93,7 @@ struct node_spec {
     bool mergeable = false;   // top-level container: occurrences (across includes) concatenate
     bool implicit = false;    // block that is entered even when absent, so its defaults apply
     bool restart = false;     // a change needs a process restart (reload reports it)
+    bool secret = false;      // never shown: /config prints "<redacted>" instead
     std::string_view id_kind;  // block whose first argument is a unique id of this kind
     bool block = false;        // has a children block (`children` lists what it may contain)
     bool children_optional = false;  // block whose children block may be omitted
@@ -119,6 +120,7 @@ struct node_spec {
     node_spec& implied() { implicit = true; return *this; }
     node_spec& needs_restart(differs_fn f) { restart = true; differs = f; return *this; }
     node_spec& ids(std::string_view kind) { id_kind = kind; return *this; }
+    node_spec& hidden() { secret = true; return *this; }
     node_spec& optional_children() { children_optional = true; return *this; }
     node_spec& on_finish(finish_fn f) { finish = f; return *this; }
 };

@@ -616,3 +616,29 @@ TEST(LoadFile, MissingFile) {
 
 }  // namespace
 }  // namespace sentinel::config
+
+namespace sentinel::config {
+namespace {
+
+TEST(Redaction, SecretsAndEnvironmentValuesNeverShow) {
+    ::setenv("SENTINEL_TEST_UPSTREAM", "10.9.9.9:80", 1);
+    auto r = load("admin { listen \"127.0.0.1:9901\"; bearer-token \"s3cret-token\"; }\n"
+                  "upstreams { upstream \"api\" { endpoint \"${SENTINEL_TEST_UPSTREAM}\"; endpoint \"${SENTINEL_UNSET_X:-10.0.0.1:80}\"; } }\n");
+    ASSERT_TRUE(r.ok()) << dump(r);
+    const std::string& text = r.cfg->redacted_text;
+    EXPECT_EQ(text.find("s3cret-token"), std::string::npos) << text;
+    EXPECT_EQ(text.find("10.9.9.9"), std::string::npos) << text;
+    EXPECT_NE(text.find("<redacted>"), std::string::npos) << text;
+    EXPECT_NE(text.find("10.0.0.1:80"), std::string::npos) << text;  // a default from the file is not secret
+    EXPECT_NE(text.find("upstream api"), std::string::npos) << text;
+    // The hash still covers the real values: a new token is a new config.
+    auto other = load("admin { listen \"127.0.0.1:9901\"; bearer-token \"other\"; }\n"
+                      "upstreams { upstream \"api\" { endpoint \"${SENTINEL_TEST_UPSTREAM}\"; endpoint \"${SENTINEL_UNSET_X:-10.0.0.1:80}\"; } }\n");
+    ASSERT_TRUE(other.ok());
+    EXPECT_NE(r.cfg->hash, other.cfg->hash);
+    EXPECT_EQ(r.cfg->redacted_text, other.cfg->redacted_text);
+    ::unsetenv("SENTINEL_TEST_UPSTREAM");
+}
+
+}  // namespace
+}  // namespace sentinel::config
