@@ -235,10 +235,11 @@ class RouteActionsTest(IntegrationTest):
     def test_strip_and_add_prefix(self):
         self.assertEqual(self.demo("/both/users?x=1")["target"], "/v2/users?x=1")
         self.assertEqual(self.demo("/both/")["target"], "/v2/")
-        # The whole path stripped, or a remainder without "/": joined with one slash.
+        # The whole path stripped: joined with one slash.
         self.assertEqual(self.demo("/b2")["target"], "/v2/")
         self.assertEqual(self.demo("/b2?q=1")["target"], "/v2/?q=1")
-        self.assertEqual(self.demo("/b2x")["target"], "/v2/x")
+        # Stripping works on whole segments: "/b2" is not a segment of "/b2x".
+        self.assertEqual(self.demo("/b2x")["target"], "/v2/b2x")
         self.assertEqual(self.demo("/b2/y")["target"], "/v2/y")
 
     def test_host_rewrite_keeps_forwarded_host(self):
