@@ -9,7 +9,7 @@
 #   bench/run.sh --check              premise checks only, no load (a few seconds)
 #
 # Environment overrides: SENTINEL DURATION ROUNDS CONNS TLS_CONNS THREADS PROXY_CPU LOAD_CPU
-#                        WARMUP NGINX HAPROXY WRK OPENSSL KEEP_TMP=1
+#                        WARMUP NGINX HAPROXY WRK OPENSSL KEEP_TMP=1 SENTINEL_ACCESS_LOG=1
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -218,6 +218,11 @@ listeners {
 routes { route "all" { match { path-prefix "/" }; upstream "origin" } }
 upstreams { upstream "origin" { endpoint "127.0.0.1:$ORIGIN_PORT"; pool { max-idle 256 } } }
 EOF
+    # SENTINEL_ACCESS_LOG=1: the same run with Sentinel writing a JSON access log (the cost of
+    # logging; metrics are always on). nginx and HAProxy keep theirs off either way.
+    if [[ ${SENTINEL_ACCESS_LOG:-0} == 1 ]]; then
+        echo "observability { access-log { path \"$TMP/access.log\" } }" >>"$TMP/sentinel.kdl"
+    fi
 }
 
 # Same upstream idle-pool size as Sentinel's `max-idle 256` (see README: "equivalent work").
