@@ -11,25 +11,10 @@ namespace {
 constexpr std::size_t log_flush_bytes = 32 * 1024;
 constexpr auto housekeeping_period = std::chrono::milliseconds(100);
 
-std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
 
-id_generator::id_generator() {
-    std::random_device rd;
-    for (auto& s : s_) s = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ 0x9E3779B97F4A7C15ull;
-}
-
-std::uint64_t id_generator::next64() {
-    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const std::uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-}
+// Seeded from the OS so ids differ between processes and restarts.
+id_generator::id_generator() : rng_((static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}()) {}
 
 void id_generator::next(char out[32]) {
     static constexpr char hex[] = "0123456789abcdef";

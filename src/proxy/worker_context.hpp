@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "common/xoshiro.hpp"
 #include "observability/metrics.hpp"
 #include "proxy/snapshot.hpp"
 #include "runtime/deadline_wheel.hpp"
@@ -53,10 +54,10 @@ public:
     id_generator();
     // 32 lowercase hex characters.
     void next(char out[32]);
-    std::uint64_t next64();
+    std::uint64_t next64() { return rng_.next(); }
 
 private:
-    std::uint64_t s_[4];
+    xoshiro256ss rng_;
 };
 
 class worker_context {
