@@ -1,0 +1,45 @@
+// Scanning chunked bytes before relaying them verbatim (request bodies in the exchange,
+// response bodies in the relay): shared by upstream_exchange.cpp and upstream_relay.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "http/http1/chunked.hpp"
+
+namespace sentinel::proxy {
+
+struct chunked_scan {
+    std::size_t consumed = 0;     // bytes the decoder took: relayed verbatim
+    std::uint64_t data_bytes = 0;  // payload among them
+    bool done = false;            // the message's last chunk and trailers are in
+    bool error = false;
+};
+
+// Feeds buffered chunked bytes to the decoder until it needs more input, finishes or fails.
+// The framing is checked strictly, so relaying exactly the consumed bytes unchanged cannot
+// smuggle a second message.
+inline chunked_scan scan_chunked(http1::chunked_decoder& decoder, std::string_view data) {
+    chunked_scan scan;
+    while (scan.consumed < data.size()) {
+        std::size_t consumed = 0;
+        std::string_view chunk;
+        const auto status = decoder.decode(data.substr(scan.consumed), consumed, chunk);
+        scan.consumed += consumed;
+        if (status == http1::chunked_decoder::status::data) {
+            scan.data_bytes += chunk.size();
+        } else if (status == http1::chunked_decoder::status::done) {
+            scan.done = true;
+            break;
+        } else if (status == http1::chunked_decoder::status::error) {
+            scan.error = true;
+            break;
+        } else {
+            break;
+        }
+    }
+    return scan;
+}
+
+}  // namespace sentinel::proxy

@@ -1,0 +1,181 @@
+// The response half of the exchange: relaying the response body (length, chunked, or
+// close-delimited; decoded for HTTP/1.0 clients) and the bidirectional tunnel after a 101.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "http/http1/serializer.hpp"
+#include "proxy/chunked_scan.hpp"
+#include "proxy/forwarding.hpp"
+#include "proxy/upstream_exchange.hpp"
+
+namespace sentinel::proxy {
+
+namespace asio = boost::asio;
+using observability::timeout_kind;
+
+awaitable<bool> upstream_exchange::relay_response_body() {
+    auto& request = down_.request();
+    auto& record = down_.record();
+    auto& buffer = up_->buffer;
+    enum class mode { none, length, chunked_relay, chunked_decode, until_close } m = mode::none;
+    response_framing framing;
+    switch (response_.framing) {
+    case http1::body_framing::none: break;
+    case http1::body_framing::content_length:
+        m = mode::length;
+        framing.content_length = true;
+        framing.length = response_.content_length;
+        break;
+    case http1::body_framing::chunked:
+        if (request.version_minor >= 1) {
+            m = mode::chunked_relay;
+            framing.chunked = true;
+        } else {
+            // An HTTP/1.0 client cannot read chunked: send the data, delimited by close.
+            m = mode::chunked_decode;
+            down_.set_keep_alive(false);
+        }
+        break;
+    case http1::body_framing::until_close:
+        m = mode::until_close;
+        down_.set_keep_alive(false);
+        break;
+    }
+    if (down_.worker().draining()) down_.set_keep_alive(false);
+    framing.keep_alive = down_.keep_alive();
+    framing.http10_keep_alive = request.version_minor == 0 && down_.keep_alive();
+    framing.security = down_.security_headers(&route_);
+    framing.set_cookie = set_cookie_;
+    build_downstream_head(down_.scratch(), response_, route_, record.id(), framing);
+    record.status = response_.status;
+    buffer.consume(response_head_size_);
+    const std::string& head = down_.scratch();
+
+    boost::system::error_code ec;
+    switch (m) {
+    case mode::none:
+        co_return co_await write_downstream(head);
+
+    case mode::length: {
+        std::uint64_t remaining = response_.content_length;
+        std::uint64_t chunk = std::min<std::uint64_t>(buffer.size(), remaining);
+        if (!co_await write_downstream(head, buffer.readable().substr(0, chunk))) co_return false;
+        buffer.consume(chunk);
+        remaining -= chunk;
+        while (remaining > 0) {
+            if (co_await read_upstream(ec) == 0) co_return false;
+            chunk = std::min<std::uint64_t>(buffer.size(), remaining);
+            if (!co_await write_downstream(buffer.readable().substr(0, chunk))) co_return false;
+            buffer.consume(chunk);
+            remaining -= chunk;
+        }
+        co_return true;
+    }
+
+    case mode::chunked_relay: {
+        http1::chunked_decoder decoder;
+        std::string_view pending_head = head;  // goes out with the first body bytes
+        for (;;) {
+            const std::string_view data = buffer.readable();
+            const chunked_scan scan = scan_chunked(decoder, data);
+            if (scan.error) {
+                down_.worker().metrics.upstream_bad_responses.inc();
+                co_return false;
+            }
+            if (scan.consumed > 0 || scan.done) {
+                if (!co_await write_downstream(pending_head, data.substr(0, scan.consumed))) co_return false;
+                pending_head = {};
+            }
+            buffer.consume(scan.consumed);
+            if (scan.done) co_return true;
+            if (co_await read_upstream(ec) == 0) co_return false;
+        }
+    }
+
+    case mode::chunked_decode: {
+        // HTTP/1.0 client: only the payload goes out, the end is marked by closing.
+        http1::chunked_decoder decoder;
+        if (!co_await write_downstream(head)) co_return false;
+        for (;;) {
+            std::size_t consumed = 0;
+            std::string_view chunk;
+            const auto status = decoder.decode(buffer.readable(), consumed, chunk);
+            if (status == http1::chunked_decoder::status::error) {
+                down_.worker().metrics.upstream_bad_responses.inc();
+                co_return false;
+            }
+            if (!chunk.empty() && !co_await write_downstream(chunk)) co_return false;
+            buffer.consume(consumed);
+            if (status == http1::chunked_decoder::status::done) co_return true;
+            if (status == http1::chunked_decoder::status::need_more && co_await read_upstream(ec) == 0)
+                co_return false;
+        }
+    }
+
+    case mode::until_close: {
+        if (!co_await write_downstream(head, buffer.readable())) co_return false;
+        buffer.consume(buffer.size());
+        for (;;) {
+            if (co_await read_upstream(ec) == 0) {
+                response_.keep_alive = false;
+                co_return !down_.expired();  // EOF ends the body; a timeout truncates it
+            }
+            if (!co_await write_downstream(buffer.readable())) co_return false;
+            buffer.consume(buffer.size());
+        }
+    }
+    }
+    co_return false;
+}
+
+awaitable<void> upstream_exchange::pump_to_upstream() {
+    auto& in = down_.input();
+    for (;;) {
+        boost::system::error_code ec;
+        down_.set_deadline(timeout_kind::upstream_body_idle, snap_.cfg->timeouts.upstream_body_idle, &up_->socket);
+        if (in.empty() && co_await down_.read_some(ec) == 0) co_return;
+        if (!co_await write_upstream(in.readable())) co_return;
+        in.consume(in.size());
+    }
+}
+
+awaitable<void> upstream_exchange::pump_to_downstream() {
+    auto& buffer = up_->buffer;
+    for (;;) {
+        boost::system::error_code ec;
+        if (buffer.empty() && co_await read_upstream(ec) == 0) co_return;
+        down_.set_deadline(timeout_kind::upstream_body_idle, snap_.cfg->timeouts.upstream_body_idle, &up_->socket);
+        if (!co_await down_.write(buffer.readable())) co_return;
+        buffer.consume(buffer.size());
+    }
+}
+
+awaitable<void> upstream_exchange::tunnel() {
+    // 101 Switching Protocols: forward the head with the upgrade fields, then relay bytes both
+    // ways until either side closes or the tunnel idles past upstream-body-idle.
+    std::string& out = down_.scratch();
+    out.clear();
+    http1::append_status_line(out, 101, response_.reason);
+    for (const auto& h : response_.headers)
+        if (!http1::is_hop_by_hop(h.name) && !http1::iequals(h.name, "x-request-id"))
+            http1::append_header(out, h.name, h.value);
+    for (const auto& h : response_.headers)
+        if (http1::iequals(h.name, "upgrade")) http1::append_header(out, "Upgrade", h.value);
+    http1::append_header(out, "Connection", "upgrade");
+    http1::append_header(out, "X-Request-Id", down_.record().id());
+    http1::append_head_end(out);
+    down_.record().status = 101;
+    down_.set_keep_alive(false);
+    up_->buffer.consume(response_head_size_);
+    if (!co_await write_downstream(out, up_->buffer.readable())) co_return;
+    up_->buffer.consume(up_->buffer.size());
+
+    using namespace asio::experimental::awaitable_operators;
+    co_await (pump_to_upstream() || pump_to_downstream());
+    down_.clear_deadline();
+    up_.reset();
+}
+
+}  // namespace sentinel::proxy
