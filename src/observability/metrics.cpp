@@ -360,6 +360,9 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p, cons
     simple("sentinel_upstream_pool_connections_reused_total", "counter",
            "Requests sent on a pooled (reused) upstream connection.",
            sum(w, [](auto& m) { return m.upstream_connections_reused.value(); }));
+    simple("sentinel_upstream_pool_idle_connections", "gauge",
+           "Idle upstream connections kept for reuse, all workers (as of the last 100 ms pool sweep).",
+           sum(w, [](auto& m) { return static_cast<double>(m.upstream_pool_idle.value()); }));
     family(out, "sentinel_tls_handshakes_total", "counter", "Completed downstream TLS handshakes, by protocol version.");
     sample(out, "sentinel_tls_handshakes_total", "version=\"TLSv1.2\"",
            sum(w, [](auto& m) { return m.tls_handshakes_tls12.value(); }));

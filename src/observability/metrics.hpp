@@ -190,6 +190,7 @@ struct worker_metrics {
     counter upstream_connect_failures;
     counter upstream_connections_created;
     counter upstream_connections_reused;
+    gauge upstream_pool_idle;  // idle pooled connections, refreshed by the 100 ms sweep
     counter upstream_stale_retries;  // reused connection failed before any byte: retried fresh
     counter upstream_bad_responses;
     counter upstream_tls_handshakes_full;     // upstream TLS handshakes that did not resume

@@ -262,6 +262,7 @@ void worker_context::schedule_housekeeping() {
             flush_spans();
         observability::event_log::flush_suppressed();
         pool.sweep(std::chrono::steady_clock::now());
+        metrics.upstream_pool_idle.add(static_cast<std::int64_t>(pool.idle_count()) - metrics.upstream_pool_idle.value());
         schedule_housekeeping();
     });
 }

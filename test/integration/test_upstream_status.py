@@ -98,6 +98,9 @@ class UpstreamStatusTest(IntegrationTest):
         wait_until(lambda: self.upstreams()["api"]["in_flight"] == 0, 5, what="request finished")
         a = {e["address"]: e for e in self.upstreams()["api"]["endpoints"]}[self.a.address]
         self.assertGreater(a["latency_ewma_ms"], 500, a)  # the 1 s answer is the peak
+        # Its connection went back to the pool; the 100 ms sweep publishes the idle count.
+        wait_until(lambda: self.s.metric("sentinel_upstream_pool_idle_connections") >= 1, 5,
+                   what="the idle pooled connection counted")
 
 
 if __name__ == "__main__":
