@@ -28,7 +28,7 @@ constexpr const char* usage =
     "  help, --help, -h    this text\n"
     "\n"
     "signals (run): SIGHUP reloads the config, SIGTERM/SIGINT shut down gracefully\n"
-    "(a second one exits at once), SIGUSR1 reopens the access log.\n";
+    "(a second one exits at once), SIGUSR1 reopens the access and audit logs.\n";
 
 void print_errors(const sentinel::config::load_result& result) {
     for (const auto& d : result.errors) std::fprintf(stderr, "%s\n", d.format().c_str());
