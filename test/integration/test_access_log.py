@@ -259,7 +259,10 @@ class AccessLogTest(IntegrationTest):
 
     def test_sampling(self):
         self.start(with_log=True, settings="sample-percent 10", admin=True)
-        base = self.seen()  # the readiness probes
+        # The successful readiness probe is one request; its line (or its sampled-out count)
+        # may still be in the worker's 100 ms batch: wait for it before counting.
+        wait_until(lambda: self.seen() >= 1, 5, what="the readiness probe logged or sampled out")
+        base = self.seen()
         n = 1000
         ok = self.keep_alive_requests(["/hello"] * n)
         self.assertEqual({r.status for r in ok}, {200})
@@ -278,6 +281,7 @@ class AccessLogTest(IntegrationTest):
 
     def test_sampling_errors_too_when_asked(self):
         self.start(with_log=True, settings="sample-percent 1; always-log-errors #false", admin=True)
+        wait_until(lambda: self.seen() >= 1, 5, what="the readiness probe logged or sampled out")
         base = self.seen()
         self.keep_alive_requests(["/down"] * 50)
         wait_until(lambda: self.seen() == base + 50, 10, what="50 requests logged or sampled out")
