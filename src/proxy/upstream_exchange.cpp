@@ -227,8 +227,8 @@ awaitable<void> upstream_exchange::run() {
         const outcome result = co_await try_endpoint(current_);
         if (record.trace.sampled) trace_try_end(result);
         const std::int64_t now = upstream::now_ms();
-        const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
-            std::chrono::steady_clock::now() - try_start_);
+        const auto try_end = std::chrono::steady_clock::now();
+        const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(try_end - try_start_);
         const config::upstream_config& owner = *current_.group->cfg;
         const auto* cb = owner.circuit_breaker ? &*owner.circuit_breaker : nullptr;
         const auto* od = owner.outlier_detection ? &*owner.outlier_detection : nullptr;
@@ -241,7 +241,7 @@ awaitable<void> upstream_exchange::run() {
             switch (result) {
             case outcome::ok:
                 um.response_header_duration.observe(latency);
-                record.upstream_header = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - record.start);
+                record.upstream_header = std::chrono::duration_cast<std::chrono::microseconds>(try_end - record.start);
                 um.responses[observability::status_class_of(response_.status)].inc();
                 break;
             case outcome::connect_failed: failed(upstream_try_failure::connect_failure); break;

@@ -7,6 +7,7 @@
 #include "upstream/balancer.hpp"
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "upstream/balancer_detail.hpp"
@@ -197,64 +198,62 @@ private:
     rng rng_;
 };
 
-// ------------------------------------------------------------------------------- random
+// ------------------------------------------------------------ random, two-choices, peak-EWMA
 
-class random_balancer final : public balancer {
+// The balancers that draw from the shared weighted sampler with a per-worker RNG.
+class sampling_balancer : public balancer {
 public:
-    random_balancer(std::shared_ptr<const weighted_sampler> sampler, std::uint64_t seed)
+    sampling_balancer(std::shared_ptr<const weighted_sampler> sampler, std::uint64_t seed)
         : sampler_(std::move(sampler)), rng_(seed) {}
-    int pick(const pick_context& ctx) override { return sampler_->sample(rng_, ctx); }
 
-private:
+protected:
+    // Two distinct usable endpoints, by weight: {a, b}; b < 0 when only a is usable, a < 0
+    // when none is.
+    std::pair<int, int> draw_two(const pick_context& ctx) {
+        const int a = sampler_->sample(rng_, ctx);
+        return {a, a < 0 ? -1 : sampler_->sample(rng_, ctx, a)};
+    }
+    const endpoint& at(int i) const { return sampler_->endpoints()[static_cast<std::size_t>(i)]; }
+
     std::shared_ptr<const weighted_sampler> sampler_;
     rng rng_;
 };
 
-// ---------------------------------------------------------------- power-of-two-choices
-
-class p2c_balancer final : public balancer {
+class random_balancer final : public sampling_balancer {
 public:
-    p2c_balancer(std::shared_ptr<const weighted_sampler> sampler, std::uint64_t seed)
-        : sampler_(std::move(sampler)), rng_(seed) {}
+    using sampling_balancer::sampling_balancer;
+    int pick(const pick_context& ctx) override { return sampler_->sample(rng_, ctx); }
+};
+
+class p2c_balancer final : public sampling_balancer {
+public:
+    using sampling_balancer::sampling_balancer;
 
     int pick(const pick_context& ctx) override {
-        const int a = sampler_->sample(rng_, ctx);
-        if (a < 0) return -1;
-        const int b = sampler_->sample(rng_, ctx, a);
+        const auto [a, b] = draw_two(ctx);
         if (b < 0) return a;
-        const auto& ea = sampler_->endpoints()[static_cast<std::size_t>(a)];
-        const auto& eb = sampler_->endpoints()[static_cast<std::size_t>(b)];
         // Plain in_flight / weight, without least-connections' +1: the draws are already
         // weighted, so idle endpoints need no nudge towards the heavy ones, and the +1 would
         // bias the steady state against light endpoints (they'd carry fewer than their share).
         // Ties go to the first draw, which is itself random.
-        const auto lhs = static_cast<unsigned __int128>(in_flight_of(eb)) * weight_of(ea);
-        const auto rhs = static_cast<unsigned __int128>(in_flight_of(ea)) * weight_of(eb);
+        const auto lhs = static_cast<unsigned __int128>(in_flight_of(at(b))) * weight_of(at(a));
+        const auto rhs = static_cast<unsigned __int128>(in_flight_of(at(a))) * weight_of(at(b));
         return lhs < rhs ? b : a;
     }
-
-private:
-    std::shared_ptr<const weighted_sampler> sampler_;
-    rng rng_;
 };
-
-// ------------------------------------------------------------------------------ peak-EWMA
 
 // Power of two choices on the peak-EWMA cost (latency × load). The cost is divided by the
 // weight, as least-connections divides load by it: a weight says "this endpoint has that
 // much more capacity", so it may carry proportionally more cost before it stops being chosen.
-class peak_ewma_balancer final : public balancer {
+class peak_ewma_balancer final : public sampling_balancer {
 public:
-    peak_ewma_balancer(std::shared_ptr<const weighted_sampler> sampler, std::uint64_t seed)
-        : sampler_(std::move(sampler)), rng_(seed) {}
+    using sampling_balancer::sampling_balancer;
 
     int pick(const pick_context& ctx) override {
-        const int a = sampler_->sample(rng_, ctx);
-        if (a < 0) return -1;
-        const int b = sampler_->sample(rng_, ctx, a);
+        const auto [a, b] = draw_two(ctx);
         if (b < 0) return a;
-        const double ca = cost(static_cast<std::size_t>(a), ctx.now);
-        const double cb = cost(static_cast<std::size_t>(b), ctx.now);
+        const double ca = cost(at(a), ctx.now);
+        const double cb = cost(at(b), ctx.now);
         // Equal costs (typically two endpoints without samples yet) go to the lower index so
         // the outcome does not depend on draw order.
         if (ca != cb) return ca < cb ? a : b;
@@ -262,14 +261,10 @@ public:
     }
 
 private:
-    double cost(std::size_t i, std::int64_t now) const {
-        const auto& e = sampler_->endpoints()[i];
+    static double cost(const endpoint& e, std::int64_t now) {
         const double c = e.state == nullptr ? 0.0 : e.state->peak_ewma_cost(now);
         return c / static_cast<double>(weight_of(e));
     }
-
-    std::shared_ptr<const weighted_sampler> sampler_;
-    rng rng_;
 };
 
 // ------------------------------------------------------------------------------ factories
