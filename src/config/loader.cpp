@@ -298,8 +298,9 @@ private:
         for (auto& p : out.properties) hide(p.val);
         out.children.clear();
         for (const auto& c : n.children) {
-            const schema::node_spec* child_spec = nullptr;
-            if (spec != nullptr)
+            // Inside an opaque block (an agent's config) every value is treated like its block.
+            const schema::node_spec* child_spec = spec != nullptr && spec->capture ? spec : nullptr;
+            if (spec != nullptr && !spec->capture)
                 for (const auto& cs : spec->children)
                     if (cs.name == c.name) child_spec = &cs;
             out.children.push_back(redacted(c, file, child_spec));

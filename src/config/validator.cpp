@@ -388,6 +388,10 @@ private:
                                       (spec->variadic ? ", with several values as arguments" : ""));
             return;
         }
+        if (spec->capture != nullptr) {
+            spec->capture(ctx_, target, child);
+            return;
+        }
         bool ok = true;
         auto args = check_args(child, *spec, ok);
         if (!spec->id_kind.empty() && !args.empty() && !args[0].str.empty()) {

@@ -19,7 +19,8 @@ const char* to_string(local_reply_reason reason) {
         "not_implemented", "version_not_supported", "no_route", "client_header_timeout",
         "client_body_timeout", "upstream_connect_failure", "upstream_connect_timeout",
         "upstream_response_timeout", "upstream_bad_response", "upstream_unavailable",
-        "max_connections", "fixed_response", "builtin", "upstream_overloaded", "redirect"};
+        "max_connections", "fixed_response", "builtin", "upstream_overloaded", "redirect",
+        "agent_block", "agent_redirect", "agent_unavailable"};
     static_assert(std::size(names) == static_cast<std::size_t>(local_reply_reason::count_));
     return names[static_cast<std::size_t>(reason)];
 }
@@ -101,6 +102,35 @@ listener_slot& labelled_metrics::listener(std::string_view id) {
 route_slot& labelled_metrics::route(std::string_view id) { return find_or_create(routes_, route_store_, id); }
 upstream_slot& labelled_metrics::upstream(std::string_view id) {
     return find_or_create(upstreams_, upstream_store_, id);
+}
+
+agent_slot& labelled_metrics::agent(std::string_view id) { return find_or_create(agents_, agent_store_, id); }
+
+const char* to_string(agent_outcome outcome) {
+    switch (outcome) {
+    case agent_outcome::allow: return "allow";
+    case agent_outcome::block: return "block";
+    case agent_outcome::redirect: return "redirect";
+    case agent_outcome::timeout: return "timeout";
+    case agent_outcome::error: return "error";
+    case agent_outcome::shed: return "shed";
+    case agent_outcome::breaker_open: return "breaker_open";
+    case agent_outcome::unavailable: return "unavailable";
+    case agent_outcome::count_: break;
+    }
+    return "other";
+}
+
+const char* to_string(agent_protocol_error reason) {
+    switch (reason) {
+    case agent_protocol_error::bad_frame: return "bad_frame";
+    case agent_protocol_error::bad_payload: return "bad_payload";
+    case agent_protocol_error::unexpected_frame: return "unexpected_frame";
+    case agent_protocol_error::bad_decision: return "bad_decision";
+    case agent_protocol_error::handshake: return "handshake";
+    case agent_protocol_error::count_: break;
+    }
+    return "other";
 }
 
 counter& labelled_metrics::requests(std::string_view listener, std::string_view route, http_method method,
@@ -250,7 +280,28 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p, cons
     };
     std::map<std::string, upstream_sums> per_upstream;
     std::map<std::tuple<std::string, std::string, http_method, std::size_t>, std::uint64_t> requests;
+    struct agent_sums {
+        std::array<std::uint64_t, static_cast<std::size_t>(agent_outcome::count_)> decisions{};
+        std::array<std::uint64_t, static_cast<std::size_t>(agent_protocol_error::count_)> errors{};
+        std::uint64_t fail_open = 0, late = 0, cancels = 0, connects = 0, connect_failures = 0;
+        double connections = 0, in_flight = 0;
+        histogram_sum latency;
+    };
+    std::map<std::string, agent_sums> per_agent;
     for (const auto* m : w) {
+        m->labelled.each_agent([&](const std::string& id, const agent_slot& a) {
+            auto& v = per_agent[id];
+            for (std::size_t i = 0; i < v.decisions.size(); ++i) v.decisions[i] += a.decisions[i].value();
+            for (std::size_t i = 0; i < v.errors.size(); ++i) v.errors[i] += a.protocol_errors[i].value();
+            v.fail_open += a.fail_open.value();
+            v.late += a.late_decisions.value();
+            v.cancels += a.cancels.value();
+            v.connects += a.connects.value();
+            v.connect_failures += a.connect_failures.value();
+            v.connections += static_cast<double>(a.connections.value());
+            v.in_flight += static_cast<double>(a.in_flight.value());
+            v.latency.add(a.latency);
+        });
         m->labelled.each_listener([&](const std::string& id, const listener_slot& l) {
             auto& v = per_listener[id];
             v[0] += static_cast<double>(l.request_bytes.value());
@@ -332,6 +383,48 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p, cons
                    fmt::format("upstream=\"{}\",reason=\"{}\"", escape_label(id),
                                to_string(static_cast<upstream_try_failure>(i))),
                    static_cast<double>(v.failures[i]));
+
+    family(out, "sentinel_agent_decisions_total", "counter",
+           "Agent consultations, by agent and outcome (allow, block, redirect, timeout, error, shed, breaker_open, unavailable).");
+    for (const auto& [id, v] : per_agent)
+        for (std::size_t i = 0; i < v.decisions.size(); ++i)
+            sample(out, "sentinel_agent_decisions_total",
+                   fmt::format("agent=\"{}\",outcome=\"{}\"", escape_label(id), to_string(static_cast<agent_outcome>(i))),
+                   static_cast<double>(v.decisions[i]));
+    family(out, "sentinel_agent_fail_open_total", "counter",
+           "Requests let through without the agent's decision because its failure-mode is open, by agent.");
+    for (const auto& [id, v] : per_agent)
+        sample(out, "sentinel_agent_fail_open_total", fmt::format("agent=\"{}\"", escape_label(id)), static_cast<double>(v.fail_open));
+    family(out, "sentinel_agent_latency_seconds", "histogram",
+           "Time from sending an event to an agent to receiving its decision, by agent.");
+    for (const auto& [id, v] : per_agent)
+        histogram_samples(out, "sentinel_agent_latency_seconds", fmt::format("agent=\"{}\"", escape_label(id)), v.latency);
+    family(out, "sentinel_agent_protocol_errors_total", "counter",
+           "Agent connections closed because the agent broke the protocol, by agent and reason.");
+    for (const auto& [id, v] : per_agent)
+        for (std::size_t i = 0; i < v.errors.size(); ++i)
+            sample(out, "sentinel_agent_protocol_errors_total",
+                   fmt::format("agent=\"{}\",reason=\"{}\"", escape_label(id), to_string(static_cast<agent_protocol_error>(i))),
+                   static_cast<double>(v.errors[i]));
+    family(out, "sentinel_agent_late_decisions_total", "counter",
+           "Decisions that arrived after the proxy had given up on the stream (dropped), by agent.");
+    for (const auto& [id, v] : per_agent)
+        sample(out, "sentinel_agent_late_decisions_total", fmt::format("agent=\"{}\"", escape_label(id)), static_cast<double>(v.late));
+    family(out, "sentinel_agent_cancels_total", "counter", "CANCEL frames sent to agents, by agent.");
+    for (const auto& [id, v] : per_agent)
+        sample(out, "sentinel_agent_cancels_total", fmt::format("agent=\"{}\"", escape_label(id)), static_cast<double>(v.cancels));
+    family(out, "sentinel_agent_connects_total", "counter",
+           "Agent connections established (handshake completed) and attempts that failed, by agent and result.");
+    for (const auto& [id, v] : per_agent) {
+        sample(out, "sentinel_agent_connects_total", fmt::format("agent=\"{}\",result=\"ok\"", escape_label(id)), static_cast<double>(v.connects));
+        sample(out, "sentinel_agent_connects_total", fmt::format("agent=\"{}\",result=\"failed\"", escape_label(id)), static_cast<double>(v.connect_failures));
+    }
+    family(out, "sentinel_agent_connections", "gauge", "Agent connections ready now (all workers), by agent.");
+    for (const auto& [id, v] : per_agent)
+        sample(out, "sentinel_agent_connections", fmt::format("agent=\"{}\"", escape_label(id)), v.connections);
+    family(out, "sentinel_agent_in_flight", "gauge", "Requests waiting on or holding a stream at an agent now, by agent.");
+    for (const auto& [id, v] : per_agent)
+        sample(out, "sentinel_agent_in_flight", fmt::format("agent=\"{}\"", escape_label(id)), v.in_flight);
 
     family(out, "sentinel_local_replies_total", "counter",
            "Responses generated by Sentinel itself, by reason.");

@@ -55,7 +55,7 @@ enum class local_reply_reason : std::uint8_t {
     version_not_supported, no_route, client_header_timeout, client_body_timeout,
     upstream_connect_failure, upstream_connect_timeout, upstream_response_timeout,
     upstream_bad_response, upstream_unavailable, max_connections, fixed_response,
-    builtin, upstream_overloaded, redirect, count_
+    builtin, upstream_overloaded, redirect, agent_block, agent_redirect, agent_unavailable, count_
 };
 const char* to_string(local_reply_reason reason);
 
@@ -135,6 +135,31 @@ struct upstream_slot {
     std::array<counter, static_cast<std::size_t>(upstream_try_failure::count_)> try_failures;
 };
 
+// What became of one agent consultation (sentinel_agent_decisions_total{outcome}).
+enum class agent_outcome : std::uint8_t {
+    allow, block, redirect, timeout, error, shed, breaker_open, unavailable, count_
+};
+const char* to_string(agent_outcome outcome);
+
+// Why an agent connection was closed as broken (sentinel_agent_protocol_errors_total{reason}).
+enum class agent_protocol_error : std::uint8_t {
+    bad_frame, bad_payload, unexpected_frame, bad_decision, handshake, count_
+};
+const char* to_string(agent_protocol_error reason);
+
+struct agent_slot {
+    std::array<counter, static_cast<std::size_t>(agent_outcome::count_)> decisions;
+    counter fail_open;         // requests let through because the agent could not answer
+    histogram latency;         // event sent → decision received
+    std::array<counter, static_cast<std::size_t>(agent_protocol_error::count_)> protocol_errors;
+    counter late_decisions;    // decisions for streams already cancelled (dropped)
+    counter cancels;           // CANCEL frames sent
+    counter connects;          // connections established (handshake done)
+    counter connect_failures;  // connects or handshakes that failed
+    gauge connections;         // connections ready now
+    gauge in_flight;           // streams open now
+};
+
 // One worker's labelled slots (see the header comment). Lookups and counting are the
 // worker's; creation locks `mutex_` because the scraper may be walking the maps.
 class labelled_metrics {
@@ -142,6 +167,7 @@ public:
     listener_slot& listener(std::string_view id);
     route_slot& route(std::string_view id);
     upstream_slot& upstream(std::string_view id);
+    agent_slot& agent(std::string_view id);
     counter& requests(std::string_view listener, std::string_view route, http_method method,
                       std::size_t status_class);
 
@@ -149,6 +175,7 @@ public:
     template <class F> void each_listener(F&& fn) const { each(listeners_, fn); }
     template <class F> void each_route(F&& fn) const { each(routes_, fn); }
     template <class F> void each_upstream(F&& fn) const { each(upstreams_, fn); }
+    template <class F> void each_agent(F&& fn) const { each(agents_, fn); }
     // fn(listener, route, method, status_class, counter)
     template <class F> void each_request(F&& fn) const {
         std::lock_guard lock(mutex_);
@@ -170,10 +197,12 @@ private:
     std::deque<listener_slot> listener_store_;  // deques: slot addresses never move
     std::deque<route_slot> route_store_;
     std::deque<upstream_slot> upstream_store_;
+    std::deque<agent_slot> agent_store_;
     std::deque<counter> request_store_;
     std::map<std::string, listener_slot*, std::less<>> listeners_;
     std::map<std::string, route_slot*, std::less<>> routes_;
     std::map<std::string, upstream_slot*, std::less<>> upstreams_;
+    std::map<std::string, agent_slot*, std::less<>> agents_;
     std::map<request_key, counter*> requests_;
 };
 

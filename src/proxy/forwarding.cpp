@@ -117,6 +117,7 @@ void build_upstream_head(std::string& out, const http1::request_head& request,
             (route.client_cert_fingerprint_header && iequals(h.name, *route.client_cert_fingerprint_header)))
             continue;
         if (dropped(named, h, ops)) continue;
+        if (ctx.agent_edits != nullptr && ctx.agent_edits->drops(h.name)) continue;
         if (iequals(h.name, "host")) {
             // Re-added below: from the absolute-form authority, or the route's rewrite.
             if (request.absolute_form || !ctx.host_override.empty()) continue;
@@ -150,8 +151,12 @@ void build_upstream_head(std::string& out, const http1::request_head& request,
     if (route.client_cert_fingerprint_header && !ctx.client_cert_fingerprint.empty())
         http1::append_header(out, *route.client_cert_fingerprint_header, ctx.client_cert_fingerprint);
     apply_route_additions(out, ops);
+    if (ctx.agent_edits != nullptr)
+        for (const auto& [name, value] : ctx.agent_edits->add) http1::append_header(out, name, value);
 
-    if (request.framing == http1::body_framing::content_length)
+    if (ctx.body_length)
+        append_length(out, *ctx.body_length);
+    else if (request.framing == http1::body_framing::content_length)
         append_length(out, request.content_length);
     else if (request.framing == http1::body_framing::chunked)
         http1::append_header(out, "Transfer-Encoding", "chunked");
@@ -180,12 +185,15 @@ void build_downstream_head(std::string& out, const http1::response_head& respons
             continue;
         }
         if (dropped(named, h, ops)) continue;
+        if (framing.agent_edits != nullptr && framing.agent_edits->drops(h.name)) continue;
         http1::append_header(out, h.name, h.value);
     }
     http1::append_header(out, "X-Request-Id", request_id);
     if (!framing.set_cookie.empty()) http1::append_header(out, "Set-Cookie", framing.set_cookie);
     if (framing.security != nullptr) append_security_headers(out, *framing.security, &response.headers);
     apply_route_additions(out, ops);
+    if (framing.agent_edits != nullptr)
+        for (const auto& [name, value] : framing.agent_edits->add) http1::append_header(out, name, value);
     if (framing.content_length) append_length(out, framing.length);
     if (framing.chunked) http1::append_header(out, "Transfer-Encoding", "chunked");
     if (!framing.keep_alive) http1::append_header(out, "Connection", "close");

@@ -3,9 +3,11 @@
 // own set/add/remove operations.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "agent/decision.hpp"
 #include "config/model/config.hpp"
 #include "http/http1/message.hpp"
 
@@ -28,6 +30,10 @@ struct forward_context {
     bool trace = false;
     std::string_view traceparent;
     std::string_view tracestate;
+    // The route's agents' request header changes (applied after the route's own), and the
+    // length of a body they inspected (sent with Content-Length instead of the client's framing).
+    const agent::header_edits* agent_edits = nullptr;
+    std::optional<std::uint64_t> body_length;
 };
 
 // Serialises the request head sent upstream into `out` (cleared first).
@@ -42,6 +48,7 @@ struct response_framing {
     bool http10_keep_alive = false;  // HTTP/1.0 client kept alive: "Connection: keep-alive"
     std::string_view set_cookie;   // non-empty: one more Set-Cookie field (sticky sessions)
     const config::security_headers_config* security = nullptr;  // TLS listener's, when they apply
+    const agent::header_edits* agent_edits = nullptr;  // the route's agents' response changes
 };
 
 // Appends the TLS security headers (HSTS, X-Content-Type-Options, Referrer-Policy,

@@ -338,7 +338,24 @@ void http1_connection::begin_record() {
         if (http1::iequals(h.name, "user-agent")) record_.user_agent.assign(h.value);
 }
 
+std::string_view http1_connection::tls_sni() const {
+    if (!tls_) return {};
+    const char* name = SSL_get_servername(tls_->native_handle(), TLSEXT_NAMETYPE_host_name);
+    return name == nullptr ? std::string_view() : std::string_view(name);
+}
+
+void http1_connection::detach_head(std::string& storage) {
+    const bool normalized = route_path_.data() == normalized_path_.data();
+    storage.assign(in_.readable().substr(0, head_size_));
+    request_.clear();
+    http1::parse_request(storage, snap_->limits, request_);  // the same bytes parse the same way
+    in_.consume(head_size_);
+    head_size_ = 0;
+    if (!normalized) route_path_ = request_.path;
+}
+
 void http1_connection::finish_record() {
+    finish_agents(*this);
     ++requests_;
     const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - record_.start);
     worker_.metrics.count_status(record_.status);

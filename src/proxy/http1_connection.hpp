@@ -17,6 +17,7 @@
 #include "net/cidr.hpp"
 #include "observability/metrics.hpp"
 #include "observability/tracing.hpp"
+#include "proxy/agent_phase.hpp"
 #include "proxy/worker_context.hpp"
 #include "tls/tls_context.hpp"
 
@@ -83,6 +84,11 @@ public:
     void audit(observability::audit_reason reason, std::string_view details,
                std::string_view decision = "blocked");
     const snapshot& snap() const { return *snap_; }
+    // The agents of the request being served (agent_phase.cpp).
+    request_agents& agents() { return agents_; }
+    // Moves the parsed head out of the read buffer into `storage` (the request's views then
+    // point there), so the body can be read into the buffer while the head stays usable.
+    void detach_head(std::string& storage);
     const config::listener_config* listener() const { return listener_; }
     const std::string& peer_text() const { return peer_text_; }
     // TLS listeners: the handshake's facts (empty/absent on plain connections).
@@ -90,6 +96,7 @@ public:
     std::string_view scheme() const { return tls_ ? "https" : "http"; }
     const tls::peer_certificate& client_certificate() const { return client_cert_; }
     std::string_view tls_version() const { return tls_version_; }
+    std::string_view tls_sni() const;
     // The listener's security headers when they apply to responses of `route` (null route:
     // a reply before routing), else null.
     const config::security_headers_config* security_headers(const config::route_config* route) const {
@@ -160,6 +167,7 @@ private:
     byte_buffer in_;
     http1::request_head request_;
     stream_record record_;
+    request_agents agents_;
     std::string out_;      // reused: local replies and downstream response heads
     std::string up_head_;  // reused: the upstream request head (kept for a stale retry)
     std::string tls_gather_;  // reused: head + small body joined into one TLS record

@@ -3,11 +3,14 @@
 //   accept_request   http1_connection::read_request_head   (parse, limits → 400/414/431/501/505)
 //   route            snapshot::routes.match                 (no match → 404)
 //   request_filters  limits on the request                  (body over max-body → 413)
+//   agents           run_request_agents (agent_phase.cpp)   (block, redirect, header/body changes;
+//                                                            failure-mode closed → 503)
 //   local actions    respond / redirect / builtin           (answered here)
 //   select_endpoint  upstream_exchange::choose              (balancer, sticky, health, breaker,
 //                                                            backups; caps → 503)
 //   upstream_request upstream_exchange::run                 (connect, send, retries)
-//   response_filters header rewriting in forwarding.cpp     (route ops, X-Request-Id)
+//   response_filters run_response_agents, then header        (agents' block/changes, route ops,
+//                    rewriting in forwarding.cpp             X-Request-Id)
 //   log              http1_connection::finish_record        (metrics, access log)
 #include <boost/asio/use_awaitable.hpp>
 
@@ -99,6 +102,9 @@ awaitable<void> run_pipeline(http1_connection& conn) {
         co_await conn.send_local_reply(413, local_reply_reason::body_too_large, true);
         co_return;
     }
+
+    // agents: the route's external agents see the request (and, if they ask, its body)
+    if (!snap.agents_for(*route).empty() && !co_await run_request_agents(conn, *route)) co_return;
 
     // local actions
     if (route->respond) {

@@ -52,6 +52,7 @@ std::string listen_key(const config::listener_config& listener) {
 std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::config> cfg,
                                                const snapshot* previous,
                                                upstream::upstream_registry& registry,
+                                               agent::agent_registry& agents,
                                                std::uint32_t workers,
                                                std::vector<std::string>& errors) {
     auto snap = std::make_shared<snapshot>(std::move(cfg));
@@ -78,6 +79,17 @@ std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::con
             if (it != upstream_index.end()) index = it->second;
         }
         snap->route_upstream.push_back(index);
+    }
+
+    std::unordered_map<std::string, std::uint32_t> agent_index;
+    for (const auto& a : c.agents) {
+        agent_index.emplace(a.id, static_cast<std::uint32_t>(snap->agent_states.size()));
+        snap->agent_states.push_back(agents.get(a.id));
+        snap->agent_keys.push_back(agent::settings_key(a));
+    }
+    for (const auto& r : c.routes) {
+        auto& list = snap->route_agents.emplace_back();
+        for (const auto& id : r.agents) list.push_back(agent_index.at(id));
     }
 
     snap->limits.max_request_line = c.limits.max_request_line;

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "agent/agent_state.hpp"
 #include "config/model/config.hpp"
 #include "http/http1/message.hpp"
 #include "observability/access_log.hpp"
@@ -33,12 +34,21 @@ struct snapshot {
     std::unordered_map<std::string, const config::listener_config*> listeners;
     // TLS contexts of the https listeners, by listen key.
     std::unordered_map<std::string, std::shared_ptr<const tls::server_context>> tls_contexts;
+    // Agents, by cfg->agents index: the state shared across workers and reloads, and the
+    // identity of the settings (a worker keeps its connections while the key is unchanged).
+    std::vector<std::shared_ptr<agent::agent_state>> agent_states;
+    std::vector<std::string> agent_keys;
+    std::vector<std::vector<std::uint32_t>> route_agents;  // per cfg->routes index: cfg->agents indexes
 
     explicit snapshot(std::shared_ptr<const config::config> c)
         : cfg(std::move(c)), routes(cfg->routes) {}
 
     // Certificate files (or OCSP responses) changed on disk since this snapshot was built.
     bool tls_files_changed() const;
+
+    const std::vector<std::uint32_t>& agents_for(const config::route_config& route) const {
+        return route_agents[static_cast<std::size_t>(&route - cfg->routes.data())];
+    }
 
     const upstream::upstream_group* upstream_for(const config::route_config& route) const {
         const auto index = static_cast<std::size_t>(&route - cfg->routes.data());
@@ -56,6 +66,7 @@ std::string listen_key(const config::listener_config& listener);
 std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::config> cfg,
                                                const snapshot* previous,
                                                upstream::upstream_registry& registry,
+                                               agent::agent_registry& agents,
                                                std::uint32_t workers,
                                                std::vector<std::string>& errors);
 

@@ -210,13 +210,24 @@ awaitable<void> upstream_exchange::run() {
         ctx.traceparent = std::string_view(traceparent, sizeof traceparent);
         ctx.tracestate = record.trace.tracestate;
     }
+    auto& agents = down_.agents();
+    if (agents.active()) {
+        ctx.agent_edits = &agents.request_edits;
+        if (agents.body_held && agents.body_complete) ctx.body_length = agents.body.size();
+    }
     build_upstream_head(down_.upstream_head(), request, route_, ctx);
     down_.set_keep_alive(request.keep_alive);
     // The head's bytes are no longer needed; from here on only copies and scalars are used.
     down_.input().consume(down_.head_size());
 
     replayable_ = request.framing == http1::body_framing::none;
-    if (policy.attempts > 1 && !upgrade_ && request.framing == http1::body_framing::content_length &&
+    if (agents.body_held) {
+        // The agents read the body: all of it (sent from memory, so retries can resend it), or
+        // its first part (the rest streams from the client after it).
+        replay_ = std::move(agents.body);
+        replayable_ = agents.body_complete;
+        held_partial_ = !agents.body_complete;
+    } else if (policy.attempts > 1 && !upgrade_ && request.framing == http1::body_framing::content_length &&
         request.content_length <= policy.max_body) {
         if (!co_await read_replay_body()) co_return;
         replayable_ = true;
@@ -293,6 +304,11 @@ awaitable<void> upstream_exchange::run() {
         co_return;
     }
 
+    // response_filters: the agents see the response head before the client does.
+    if (agents.active() && !co_await run_response_agents(down_, route_, response_)) {
+        up_.reset();  // the response is replaced: its body is never read
+        co_return;
+    }
     if (response_.status == 101) {
         co_await tunnel();
         co_return;
@@ -710,6 +726,20 @@ awaitable<upstream_exchange::outcome> upstream_exchange::send_request() {
         co_return outcome::ok;
     }
 
+    if (held_partial_) {
+        body_started_ = true;
+        if (request.framing == http1::body_framing::chunked) {
+            const outcome rest = co_await send_rechunked_body();
+            if (rest != outcome::ok) co_return rest;
+        } else {
+            if (!co_await write_upstream(head, replay_)) co_return down_.expired() ? outcome::timeout : write_failed;
+            const outcome rest = co_await send_content_length_body(request.content_length - replay_.size());
+            if (rest != outcome::ok) co_return rest;
+        }
+        request_complete_ = true;
+        co_return outcome::ok;
+    }
+
     // Tell a waiting client to send its body (we strip Expect towards the upstream).
     if (request.expect_continue && request.version_minor == 1 && in.empty() && !body_started_) {
         if (!co_await down_.write("HTTP/1.1 100 Continue\r\n\r\n")) co_return outcome::done;
@@ -800,6 +830,57 @@ awaitable<upstream_exchange::outcome> upstream_exchange::send_chunked_body() {
             in.consume(scan.consumed);
         }
         if (scan.done) co_return outcome::ok;
+        down_.set_deadline(timeout_kind::client_body_idle, snap_.cfg->timeouts.client_body_idle);
+        boost::system::error_code ec;
+        if (co_await down_.read_some(ec) == 0) {
+            co_await client_body_failed();
+            co_return outcome::done;
+        }
+    }
+}
+
+awaitable<upstream_exchange::outcome> upstream_exchange::send_rechunked_body() {
+    auto& in = down_.input();
+    auto& decoder = down_.agents().decoder;
+    std::string out;
+    if (!replay_.empty()) {
+        http1::append_chunk_header(out, replay_.size());
+        out.append(replay_);
+        http1::append_chunk_end(out);
+    }
+    if (!co_await write_upstream(down_.upstream_head(), out)) co_return down_.expired() ? outcome::timeout : outcome::reset;
+    std::uint64_t body_bytes = replay_.size();
+    for (;;) {
+        out.clear();
+        bool done = false;
+        for (;;) {
+            std::size_t used = 0;
+            std::string_view data;
+            const auto st = decoder.decode(in.readable(), used, data);
+            if (st == http1::chunked_decoder::status::data) {
+                http1::append_chunk_header(out, data.size());
+                out.append(data);
+                http1::append_chunk_end(out);
+                body_bytes += data.size();
+            }
+            in.consume(used);
+            if (st == http1::chunked_decoder::status::done) {
+                http1::append_last_chunk(out);
+                done = true;
+            }
+            if (st == http1::chunked_decoder::status::error) {
+                co_await fail(400, local_reply_reason::bad_request);
+                co_return outcome::done;
+            }
+            if (st != http1::chunked_decoder::status::data || out.size() >= 65536) break;
+        }
+        if (body_bytes > snap_.max_body) {
+            co_await fail(413, local_reply_reason::body_too_large);
+            co_return outcome::done;
+        }
+        if (!out.empty() && !co_await write_upstream(out)) co_return down_.expired() ? outcome::timeout : outcome::reset;
+        if (done) co_return outcome::ok;
+        if (!in.empty()) continue;
         down_.set_deadline(timeout_kind::client_body_idle, snap_.cfg->timeouts.client_body_idle);
         boost::system::error_code ec;
         if (co_await down_.read_some(ec) == 0) {

@@ -47,6 +47,9 @@ private:
     awaitable<outcome> send_request();
     awaitable<outcome> send_content_length_body(std::uint64_t remaining);
     awaitable<outcome> send_chunked_body();
+    // A chunked body whose first part agents held (decoded): that part as one chunk, then the
+    // rest decoded from the client and re-chunked.
+    awaitable<outcome> send_rechunked_body();
     awaitable<outcome> read_response_head();
     awaitable<bool> relay_response_body();
     awaitable<void> tunnel();
@@ -80,6 +83,7 @@ private:
     // Request body kept for retries (content-length bodies up to retry.max-body).
     std::string replay_;
     bool replayable_ = false;  // a retry can resend the whole request
+    bool held_partial_ = false;  // agents hold the first part of the body; the rest follows
 
     upstream::pick_context pick_;
     std::uint64_t tried_[4] = {};     // per endpoint set: primary, backup, backup upstream's two

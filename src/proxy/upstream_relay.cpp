@@ -48,6 +48,7 @@ awaitable<bool> upstream_exchange::relay_response_body() {
     framing.http10_keep_alive = request.version_minor == 0 && down_.keep_alive();
     framing.security = down_.security_headers(&route_);
     framing.set_cookie = set_cookie_;
+    if (down_.agents().active()) framing.agent_edits = &down_.agents().response_edits;
     build_downstream_head(down_.scratch(), response_, route_, record.id(), framing);
     record.status = response_.status;
     buffer.consume(response_head_size_);

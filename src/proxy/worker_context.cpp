@@ -53,6 +53,39 @@ void worker_context::publish(std::shared_ptr<const snapshot> snap) {
     span_target_ = snapshot_->tracer;
     audit_target_ = snapshot_->audit_log;
     build_metric_slots();
+    update_agent_channels();
+}
+
+void worker_context::update_agent_channels() {
+    const auto& agents = snapshot_->cfg->agents;
+    std::unordered_map<std::string, std::shared_ptr<agent::channel>> next;
+    agent_table_.clear();
+    for (std::size_t i = 0; i < agents.size(); ++i) {
+        const std::string& key = snapshot_->agent_keys[i];
+        auto it = agent_channels_.find(key);
+        std::shared_ptr<agent::channel> ch;
+        if (it != agent_channels_.end()) {
+            ch = it->second;
+        } else {
+            ch = std::make_shared<agent::channel>(ctx_, agents[i], snapshot_->agent_states[i],
+                                                  metrics.labelled.agent(agents[i].id), index_);
+            ch->start();
+        }
+        agent_table_.push_back(ch.get());
+        next.emplace(key, std::move(ch));
+    }
+    for (auto& [key, ch] : agent_channels_)
+        if (!next.count(key)) ch->retire();
+    agent_channels_ = std::move(next);
+}
+
+agent::channel* worker_context::agent_channel(const snapshot& snap, std::uint32_t index) {
+    if (&snap == snapshot_.get()) return agent_table_[index];
+    if (auto it = agent_channels_.find(snap.agent_keys[index]); it != agent_channels_.end()) return it->second.get();
+    const std::string& id = snap.cfg->agents[index].id;
+    for (auto* ch : agent_table_)
+        if (ch->cfg().id == id) return ch;
+    return nullptr;
 }
 
 void worker_context::build_metric_slots() {
@@ -183,6 +216,9 @@ void worker_context::shutdown() {
         c = next;
     }
     shut_down_ = true;
+    for (auto& [key, ch] : agent_channels_) ch->shutdown();
+    agent_channels_.clear();
+    agent_table_.clear();
     pool.clear();
     housekeeping_.cancel();
     deadline_timer_.cancel();

@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "agent/channel.hpp"
 #include "common/xoshiro.hpp"
 #include "observability/metrics.hpp"
 #include "proxy/snapshot.hpp"
@@ -115,6 +116,10 @@ public:
     // Whether a request is logged at `percent` sampling: a cheap per-worker PRNG draw.
     bool sample(std::uint32_t percent);
 
+    // This worker's channel to agent `index` of `snap` (cfg->agents order); null when the
+    // agent is gone (a reload removed or changed it while this request was on the old one).
+    agent::channel* agent_channel(const snapshot& snap, std::uint32_t index);
+
     upstream::connection_pool pool;
     observability::worker_metrics metrics;
     id_generator ids;
@@ -124,6 +129,9 @@ private:
     void schedule_housekeeping();
     void tick_deadlines();
     void build_metric_slots();
+    // Keeps a channel per agent of the current snapshot: reused while its settings key is
+    // unchanged, created (and connected) when new, retired (drained) when no longer used.
+    void update_agent_channels();
 
     // Slot tables for snapshot_ (see listener_metrics()); rebuilt by publish().
     struct metric_slots {
@@ -138,6 +146,8 @@ private:
     boost::asio::io_context& ctx_;
     std::uint32_t index_;
     std::shared_ptr<const snapshot> snapshot_;
+    std::unordered_map<std::string, std::shared_ptr<agent::channel>> agent_channels_;  // by settings key
+    std::vector<agent::channel*> agent_table_;  // current snapshot's, by cfg->agents index
     registered_connection* connections_ = nullptr;  // head of the intrusive list
     std::size_t connection_count_ = 0;
     bool draining_ = false;

@@ -27,6 +27,8 @@
 #include "server/upstream_status.hpp"
 #include "upstream/health_checker.hpp"
 #include "upstream/registry.hpp"
+#include "agent/agent_state.hpp"
+#include "agent/config_push.hpp"
 
 namespace sentinel::server {
 
@@ -132,6 +134,7 @@ struct server::impl {
     // Upstream state that outlives snapshots, the active health checks, and the thread that
     // re-resolves endpoint names (getaddrinfo blocks; never on the main or worker threads).
     upstream::upstream_registry registry;
+    agent::agent_registry agents;
     upstream::health_checker health;
     std::thread dns_thread;
     std::mutex dns_mutex;
@@ -144,6 +147,9 @@ struct server::impl {
     void update_health_targets();
 
     bool apply(std::shared_ptr<const config::config> cfg, std::vector<std::string>& errors);
+    // Each agent whose settings are new or changed checks its config block (validate-only
+    // handshake). A rejection fails the load; an agent that cannot be reached only warns.
+    bool check_agent_configs(const config::config& cfg, std::vector<std::string>& errors);
     void start_workers(std::uint32_t count);
     void stop_workers();
     void on_signal();
@@ -166,8 +172,27 @@ void server::impl::start_workers(std::uint32_t count) {
     process.workers = count;
 }
 
+bool server::impl::check_agent_configs(const config::config& cfg, std::vector<std::string>& errors) {
+    const std::size_t before = errors.size();
+    for (std::size_t i = 0; i < cfg.agents.size(); ++i) {
+        const auto& a = cfg.agents[i];
+        const std::string key = agent::settings_key(a);
+        if (snapshot && std::find(snapshot->agent_keys.begin(), snapshot->agent_keys.end(), key) != snapshot->agent_keys.end())
+            continue;  // unchanged: already accepted
+        const auto v = agent::validate_config(a, a.connect_timeout);
+        if (!v.reached) {
+            spdlog::warn("agent \"{}\" at {} could not check its config now ({}); it is checked when the agent connects",
+                         a.id, a.socket, v.failure);
+            continue;
+        }
+        errors.insert(errors.end(), v.errors.begin(), v.errors.end());
+    }
+    return errors.size() == before;
+}
+
 bool server::impl::apply(std::shared_ptr<const config::config> cfg, std::vector<std::string>& errors) {
-    auto snap = proxy::build_snapshot(cfg, snapshot.get(), registry,
+    if (!check_agent_configs(*cfg, errors)) return false;
+    auto snap = proxy::build_snapshot(cfg, snapshot.get(), registry, agents,
                                       static_cast<std::uint32_t>(workers.size()), errors);
     if (!snap) return false;
 

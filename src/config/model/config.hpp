@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "config/kdl/document.hpp"
+
 namespace sentinel::config {
 
 using duration = std::chrono::milliseconds;
@@ -193,6 +195,10 @@ struct route_config {
     std::optional<std::string> client_cert_subject_header;
     std::optional<std::string> client_cert_fingerprint_header;
     bool security_headers = true;  // add the listener's TLS security headers to responses
+    // External agents (agent ids) consulted for this route, in this order, and whether their
+    // request-header events go out at once instead of one after the other.
+    std::vector<std::string> agents;
+    bool agents_concurrent = false;
 };
 
 struct endpoint_config {
@@ -338,6 +344,30 @@ struct observability_config {
     std::optional<tracing_config> tracing;      // none = no tracing (trace headers pass through untouched)
 };
 
+// An external agent (agents/protocol/PROTOCOL.md): where it listens, what happens when it
+// cannot answer, and the limits the proxy keeps towards it.
+enum class agent_failure_mode { open, closed };
+enum class body_over_limit { reject, skip };
+struct agent_config {
+    std::string id;
+    std::string socket;  // a Unix socket path, or "tcp://host:port"
+    agent_failure_mode failure_mode = agent_failure_mode::closed;  // required in the file
+    duration timeout{100};             // per event, from sending it to its decision
+    duration connect_timeout{1000};    // connect + handshake
+    std::uint32_t max_concurrent = 100;  // streams open at once, whole process; more are shed
+    std::uint32_t connections = 1;     // per worker
+    std::uint64_t max_body = 1 << 20;  // inspection limit (the agent may lower it)
+    body_over_limit over_limit = body_over_limit::reject;
+    duration ping_interval{10000};
+    std::uint32_t breaker_failures = 5;  // consecutive failures that open the breaker
+    duration breaker_open_for{5000};
+    duration reconnect_backoff{100};     // first wait before reconnecting; doubles
+    duration reconnect_backoff_max{5000};
+    // The `config {}` block, passed to the agent unchecked (it validates it in the handshake).
+    std::optional<kdl::node> block;
+    std::string block_file;  // the file it was written in, for error positions
+};
+
 struct config {
     system_config system;
     std::optional<admin_config> admin;
@@ -346,6 +376,7 @@ struct config {
     timeouts_config timeouts;
     std::vector<route_config> routes;        // in file order
     std::vector<upstream_config> upstreams;  // in file order
+    std::vector<agent_config> agents;        // in file order
     observability_config observability;
 
     std::string source_path;  // the main file ("<embedded>" for the built-in default)

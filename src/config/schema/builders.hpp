@@ -191,5 +191,8 @@ inline const kdl::node* child_named(const kdl::node& n, std::string_view name) {
 // The TLS blocks (schema_tls.cpp): a listener's `tls` and an upstream's `tls`.
 node_spec listener_tls_block();
 node_spec upstream_tls_block();
+// The agents block and the route keys that attach agents (schema_agents.cpp).
+node_spec agents_block();
+std::vector<node_spec> route_agent_keys();
 
 }  // namespace sentinel::config::schema::builders

@@ -62,6 +62,14 @@ void finish_route(check_context& ctx, void* target, const kdl::node& node) {
                 ctx.error(c->pos, "`" + std::string(k) + "` in route \"" + r.id +
                                       "\" has no effect without `upstream`; remove it or proxy the route");
     }
+    if (r.agents_concurrent && r.agents.size() < 2)
+        ctx.error(child_named(node, "agents-concurrent")->pos,
+                  "`agents-concurrent` in route \"" + r.id + "\" needs at least two `agents`");
+    for (std::size_t i = 0; i < r.agents.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (r.agents[i] == r.agents[j])
+                ctx.error(child_named(node, "agents")->pos,
+                          "agent \"" + r.agents[i] + "\" is listed twice in route \"" + r.id + "\"");
     if (r.retry.attempts > 1 && r.retry.on.empty() && r.retry.on_status.empty())
         r.retry.on.push_back(retry_condition::connect_failure);
     if (r.retry.backoff_max < r.retry.backoff) {
@@ -428,7 +436,7 @@ node_spec build_root() {
                                   header_op_children())
                                 .with_doc("Edits applied to the response before it is sent to the client.");
 
-    auto route = block("route", &append_with_id<&config::routes>, {
+    node_spec route = block("route", &append_with_id<&config::routes>, {
         key("priority", integer(-1'000'000, 1'000'000), set<&route_config::priority>())
             .def(kint(0))
             .with_doc("Routes are tried from the highest priority down; equal priorities keep file order."),
@@ -457,7 +465,9 @@ node_spec build_root() {
         key("security-headers", boolean(), set<&route_config::security_headers>())
             .def(kbool(true))
             .with_doc("Add the TLS listener's security headers to this route's responses."),
-    }).arg(id()).repeat().ids("route").on_finish(&finish_route)
+    });
+    for (auto& k : route_agent_keys()) route.children.push_back(std::move(k));
+    route.arg(id()).repeat().ids("route").on_finish(&finish_route)
       .with_doc("A route. The argument is its unique id. Exactly one action: `upstream`, `respond`, `redirect` or `builtin`.");
     auto routes = block("routes", &same, {route}).merge().implied()
                       .with_doc("Request routing: each request takes the first matching route by priority.");
@@ -693,7 +703,7 @@ node_spec build_root() {
     root.block = true;
     root.enter = &same;
     root.children = {include,  system, admin,  listeners,    limits,
-                     timeouts, routes, upstreams, observability};
+                     timeouts, routes, upstreams, agents_block(), observability};
     return root;
 }
 

@@ -76,6 +76,8 @@ using enter_fn = void* (*)(void* parent, args_view args);
 struct check_context;  // defined by the validator; lets finish hooks report errors
 using finish_fn = void (*)(check_context& ctx, void* target, const kdl::node& node);
 using differs_fn = bool (*)(const config& a, const config& b);
+// Opaque blocks: receive their node unchecked (an agent's `config {}`, checked by the agent).
+using capture_fn = void (*)(check_context& ctx, void* target, const kdl::node& node);
 
 struct node_spec {
     std::string_view name;
@@ -101,6 +103,7 @@ struct node_spec {
     apply_fn apply = nullptr;
     enter_fn enter = nullptr;
     finish_fn finish = nullptr;
+    capture_fn capture = nullptr;  // set: an opaque block, handed over as written
     differs_fn differs = nullptr;  // restart keys: whether two configs differ in this key
 
     // Fluent setters for the table in schema.cpp.
@@ -123,6 +126,7 @@ struct node_spec {
     node_spec& hidden() { secret = true; return *this; }
     node_spec& optional_children() { children_optional = true; return *this; }
     node_spec& on_finish(finish_fn f) { finish = f; return *this; }
+    node_spec& opaque(capture_fn f) { capture = f; block = true; children_optional = true; return *this; }
 };
 
 // The root: its children are the top-level blocks.
