@@ -13,8 +13,6 @@
 
 namespace sentinel::agent {
 
-namespace v1 = sentinel::agent::v1;
-
 struct config_tree {
     v1::ConfigNode root;  // name "config"; empty when the agent has no block
     std::unordered_map<std::string, kdl::position> positions;  // ConfigNode.path → where written

@@ -11,8 +11,6 @@
 
 namespace sentinel::agent {
 
-namespace v1 = sentinel::agent::v1;
-
 // Header changes of one side (request or response), merged from every agent in order:
 // received fields named in `drop` are left out and `add` is appended, so the result of
 // SET/ADD/REMOVE sequences is what applying them one by one would give.
