@@ -305,8 +305,8 @@ awaitable<bool> connection::establish() {
     caps_.max_concurrency = c.max_concurrency();
     caps_.max_frame = ack.max_frame_size() == 0 ? proto::default_max_frame_size
                                                 : std::min(ack.max_frame_size(), proto::max_frame_size_limit);
-    if (caps_.wants(v1::WEBSOCKET_FRAME) || caps_.wants(v1::RESPONSE_BODY) || caps_.response_body != v1::BODY_NONE)
-        log::warn("agent asked for events this proxy does not send yet (WebSocket frames, response bodies)",
+    if (caps_.wants(v1::WEBSOCKET_FRAME))
+        log::warn("agent asked for WebSocket frames, which this proxy does not inspect yet; upgraded connections are relayed without them",
                   {{"agent", cfg.id}});
     ready_ = true;
     last_rx_ = std::chrono::steady_clock::now();

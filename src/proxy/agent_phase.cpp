@@ -1,6 +1,7 @@
 #include "proxy/agent_phase.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "http/http1/parser.hpp"
 #include "http/http1/serializer.hpp"
@@ -269,41 +270,67 @@ awaitable<bool> read_body_bytes(http1_connection& conn) {
     co_return false;
 }
 
-// Sends `data` (the whole inspected part of a body) to a buffer-mode agent, in events no
-// larger than its frame limit; the body is rebuilt from the chunks the agent replaced.
+// What differs between inspecting the request body and the response body.
+struct body_side {
+    bool response;
+    v1::EventType event() const { return response ? v1::RESPONSE_BODY : v1::REQUEST_BODY; }
+    proto::frame_type frame() const { return response ? proto::frame_type::response_body : proto::frame_type::request_body; }
+    agent::decision_point point() const {
+        return response ? agent::decision_point::response_body : agent::decision_point::request_body;
+    }
+    v1::BodyMode mode(const agent::capabilities& caps) const { return response ? caps.response_body : caps.request_body; }
+    int over_limit_status() const { return response ? 502 : 413; }
+};
+
+// Whether the stream ends with this event: nothing the agent asked for can follow it.
+bool last_event(const request_agents::entry& e, body_side side) {
+    const auto& caps = e.stream.caps();
+    if (caps.wants(v1::REQUEST_COMPLETE)) return false;
+    return side.response || !caps.wants(v1::RESPONSE_HEADERS);
+}
+
+awaitable<void> reply_over_limit(http1_connection& conn, const config::route_config& route, body_side side) {
+    if (side.response) {
+        co_await send_agent_reply(conn, route, 502, default_body(502), {}, local_reply_reason::upstream_bad_response, true);
+    } else {
+        conn.set_keep_alive(false);
+        co_await conn.send_local_reply(413, local_reply_reason::body_too_large, true);
+    }
+}
+
+// Sends the inspected part of a held body to a buffer-mode agent, in events no larger than
+// its frame limit; the body is rebuilt from the chunks the agent replaced.
 awaitable<bool> send_buffered(http1_connection& conn, const config::route_config& route, request_agents::entry& e,
-                              bool truncated) {
-    auto& ra = conn.agents();
-    const std::size_t inspected = std::min<std::size_t>(ra.body.size(), e.limit);
-    const std::size_t step = std::max<std::size_t>(e.stream.caps().max_frame > 1024 ? e.stream.caps().max_frame - 512 : 512, 512);
+                              body_side side, std::string& body, bool truncated) {
+    const std::size_t inspected = std::min<std::size_t>(body.size(), e.limit);
+    const std::uint32_t frame = e.stream.caps().max_frame;
+    const std::size_t step = frame > 1024 ? frame - 512 : 512;
     std::string rebuilt;
     bool replaced = false;
     for (std::size_t off = 0;;) {
         const std::size_t n = std::min(step, inspected - off);
         const bool last = off + n == inspected;
         v1::BodyChunk chunk;
-        chunk.set_data(ra.body.substr(off, n));
+        chunk.set_data(body.substr(off, n));
         chunk.set_offset(off);
         chunk.set_last(last);
         chunk.set_truncated(last && truncated);
-        const bool end = last && !e.stream.caps().wants(v1::RESPONSE_HEADERS) && !e.stream.caps().wants(v1::REQUEST_COMPLETE);
         v1::Decision d;
-        const auto st = co_await e.stream.call(proto::frame_type::request_body, chunk, end, cfg_of(conn, e).timeout,
+        const auto st = co_await e.stream.call(side.frame(), chunk, last && last_event(e, side), cfg_of(conn, e).timeout,
                                                &conn.socket(), d);
-        if (!co_await decide(conn, route, e, st, d, agent::decision_point::request_body, !last, !truncated))
-            co_return false;
+        if (!co_await decide(conn, route, e, st, d, side.point(), !last, !truncated)) co_return false;
         if (e.skipped) co_return true;
         if (d.has_replace_body()) {
             replaced = true;
             rebuilt += d.replace_body();
         } else {
-            rebuilt.append(ra.body, off, n);
+            rebuilt.append(body, off, n);
         }
         off += n;
         if (last || !e.inspecting) {
             if (replaced) {
-                rebuilt.append(ra.body, off, std::string::npos);
-                ra.body = std::move(rebuilt);
+                rebuilt.append(body, off, std::string::npos);
+                body = std::move(rebuilt);
             }
             e.inspecting = false;
             co_return true;
@@ -311,28 +338,92 @@ awaitable<bool> send_buffered(http1_connection& conn, const config::route_config
     }
 }
 
-// The body phase: reads the request body (decoded) up to the largest inspection limit,
-// feeding stream-mode agents chunk by chunk, then buffer-mode agents the whole of it.
-awaitable<bool> inspect_body(http1_connection& conn, const config::route_config& route) {
+// Limits of the agents inspecting this body; their largest (0: none inspects it). A body
+// whose declared length is over a rejecting agent's limit is refused at once (false).
+awaitable<std::optional<std::uint64_t>> body_limits(http1_connection& conn, const config::route_config& route,
+                                                    body_side side, std::optional<std::uint64_t> declared) {
     auto& ra = conn.agents();
-    auto& request = conn.request();
-    const auto& snap = conn.snap();
     std::uint64_t max_limit = 0;
     for (auto& e : ra.entries) {
-        if (!e.wants_body || e.skipped) continue;
+        if (!e.inspecting || e.skipped) continue;
         const auto& cfg = cfg_of(conn, e);
         const std::uint64_t agent_max = e.stream.caps().max_body;
         e.limit = agent_max == 0 ? cfg.max_body : std::min<std::uint64_t>(cfg.max_body, agent_max);
         max_limit = std::max(max_limit, e.limit);
-        // A declared length over a rejecting agent's limit is refused before any byte is read.
-        if (request.framing == http1::body_framing::content_length && request.content_length > e.limit &&
-            cfg.over_limit == config::body_over_limit::reject) {
-            conn.set_keep_alive(false);
-            conn.input().consume(conn.head_size());
-            co_await conn.send_local_reply(413, local_reply_reason::body_too_large, true);
-            co_return false;
+        if (declared && *declared > e.limit && cfg.over_limit == config::body_over_limit::reject) {
+            if (!side.response) conn.input().consume(conn.head_size());
+            co_await reply_over_limit(conn, route, side);
+            co_return std::nullopt;
         }
     }
+    co_return max_limit;
+}
+
+// Stream-mode agents get the new piece body[piece_start, end) (what fits their limit).
+awaitable<bool> body_piece(http1_connection& conn, const config::route_config& route, body_side side,
+                           std::string& body, std::size_t piece_start, bool done) {
+    auto& ra = conn.agents();
+    for (auto& e : ra.entries) {
+        if (!e.inspecting || e.skipped || side.mode(e.stream.caps()) != v1::BODY_STREAM) continue;
+        if (piece_start >= e.limit && !done) continue;
+        const std::size_t end_at = std::min<std::size_t>(body.size(), e.limit);
+        const bool last = done || end_at >= e.limit;
+        const bool truncated = last && !(done && body.size() <= e.limit);
+        if (truncated && cfg_of(conn, e).over_limit == config::body_over_limit::reject) {
+            co_await reply_over_limit(conn, route, side);
+            co_return false;
+        }
+        const std::size_t from = std::min(piece_start, end_at);
+        v1::BodyChunk chunk;
+        chunk.set_data(body.substr(from, end_at - from));
+        chunk.set_offset(from);
+        chunk.set_last(last);
+        chunk.set_truncated(truncated);
+        v1::Decision d;
+        const auto st = co_await e.stream.call(side.frame(), chunk, last && last_event(e, side), cfg_of(conn, e).timeout,
+                                               &conn.socket(), d);
+        if (!co_await decide(conn, route, e, st, d, side.point(), !last, !truncated)) co_return false;
+        if (d.has_replace_body()) body.replace(from, end_at - from, d.replace_body());
+        if (last) e.inspecting = false;
+    }
+    co_return true;
+}
+
+// The body ended (`done`) or reached the largest limit: buffer-mode agents get it whole;
+// stream-mode agents still asking for more have seen all there is.
+awaitable<bool> body_end(http1_connection& conn, const config::route_config& route, body_side side,
+                         std::string& body, bool done) {
+    auto& ra = conn.agents();
+    for (auto& e : ra.entries) {
+        if (!e.inspecting || e.skipped || side.mode(e.stream.caps()) != v1::BODY_BUFFER) continue;
+        const bool truncated = !done || body.size() > e.limit;
+        if (truncated && cfg_of(conn, e).over_limit == config::body_over_limit::reject) {
+            co_await reply_over_limit(conn, route, side);
+            co_return false;
+        }
+        if (!co_await send_buffered(conn, route, e, side, body, truncated)) co_return false;
+    }
+    for (auto& e : ra.entries)
+        if (e.inspecting && !e.skipped) {
+            e.inspecting = false;
+            count(e, agent_outcome::allow);
+        }
+    co_return true;
+}
+
+// The request body phase: reads the client's body (decoded) up to the largest inspection
+// limit, feeding stream-mode agents as it arrives, then buffer-mode agents. Nothing of it has
+// gone upstream yet; the exchange sends what is held (and the rest, past a skipped limit).
+awaitable<bool> inspect_request_body(http1_connection& conn, const config::route_config& route) {
+    auto& ra = conn.agents();
+    auto& request = conn.request();
+    const auto& snap = conn.snap();
+    const body_side side{false};
+    std::optional<std::uint64_t> declared;
+    if (request.framing == http1::body_framing::content_length) declared = request.content_length;
+    const auto limit = co_await body_limits(conn, route, side, declared);
+    if (!limit) co_return false;
+    const std::uint64_t max_limit = *limit;
 
     // The head's bytes must outlive the buffer they were parsed in: the body is read into it.
     conn.detach_head(ra.head_copy);
@@ -359,16 +450,13 @@ awaitable<bool> inspect_body(http1_connection& conn, const config::route_config&
                     if (ra.body.size() >= max_limit) break;
                     continue;
                 }
-                if (st == http1::chunked_decoder::status::done) {
-                    done = true;
-                    break;
-                }
+                if (st == http1::chunked_decoder::status::done) done = true;
                 if (st == http1::chunked_decoder::status::error) {
                     conn.set_keep_alive(false);
                     co_await conn.send_local_reply(400, local_reply_reason::bad_request, true);
                     co_return false;
                 }
-                break;  // need more
+                break;  // done, or need more
             }
         } else {
             const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), remaining));
@@ -382,59 +470,12 @@ awaitable<bool> inspect_body(http1_connection& conn, const config::route_config&
             co_await conn.send_local_reply(413, local_reply_reason::body_too_large, true);
             co_return false;
         }
-        // Stream-mode agents get each new piece as it arrives (only what fits their limit).
-        if (ra.body.size() > piece_start || done) {
-            for (auto& e : ra.entries) {
-                if (!e.inspecting || e.skipped || e.stream.caps().request_body != v1::BODY_STREAM) continue;
-                if (piece_start >= e.limit && !done) continue;
-                const std::size_t end_at = std::min<std::size_t>(ra.body.size(), e.limit);
-                const bool last = done || end_at >= e.limit;
-                const bool truncated = last && !(done && ra.body.size() <= e.limit);
-                if (truncated && cfg_of(conn, e).over_limit == config::body_over_limit::reject) {
-                    conn.set_keep_alive(false);
-                    co_await conn.send_local_reply(413, local_reply_reason::body_too_large, true);
-                    co_return false;
-                }
-                v1::BodyChunk chunk;
-                chunk.set_data(ra.body.substr(piece_start, end_at > piece_start ? end_at - piece_start : 0));
-                chunk.set_offset(piece_start);
-                chunk.set_last(last);
-                chunk.set_truncated(truncated);
-                const bool end_stream = last && !e.stream.caps().wants(v1::RESPONSE_HEADERS) &&
-                                        !e.stream.caps().wants(v1::REQUEST_COMPLETE);
-                v1::Decision d;
-                const auto st = co_await e.stream.call(proto::frame_type::request_body, chunk, end_stream,
-                                                       cfg_of(conn, e).timeout, &conn.socket(), d);
-                if (!co_await decide(conn, route, e, st, d, agent::decision_point::request_body, !last, !truncated))
-                    co_return false;
-                if (d.has_replace_body()) {
-                    ra.body.replace(piece_start, end_at - piece_start, d.replace_body());
-                }
-                if (last) e.inspecting = false;
-            }
-        }
+        if ((ra.body.size() > piece_start || done) && !co_await body_piece(conn, route, side, ra.body, piece_start, done))
+            co_return false;
         if (!done && ra.body.size() < max_limit && in.empty() && !co_await read_body_bytes(conn)) co_return false;
     }
     ra.body_complete = done;
-
-    // Buffer-mode agents: the whole inspected body at once.
-    for (auto& e : ra.entries) {
-        if (!e.inspecting || e.skipped || e.stream.caps().request_body != v1::BODY_BUFFER) continue;
-        const bool truncated = !done || ra.body.size() > e.limit;
-        if (truncated && cfg_of(conn, e).over_limit == config::body_over_limit::reject) {
-            conn.set_keep_alive(false);
-            co_await conn.send_local_reply(413, local_reply_reason::body_too_large, true);
-            co_return false;
-        }
-        if (!co_await send_buffered(conn, route, e, truncated)) co_return false;
-    }
-    // A stream-mode agent still asking for more when the body ended has seen all of it.
-    for (auto& e : ra.entries)
-        if (e.inspecting && !e.skipped) {
-            e.inspecting = false;
-            count(e, agent_outcome::allow);
-        }
-    co_return true;
+    co_return co_await body_end(conn, route, side, ra.body, done);
 }
 
 }  // namespace
@@ -494,14 +535,17 @@ awaitable<bool> run_request_agents(http1_connection& conn, const config::route_c
         }
     }
     if (std::any_of(ra.entries.begin(), ra.entries.end(), [](const auto& e) { return e.wants_body && !e.skipped; }))
-        co_return co_await inspect_body(conn, route);
+        co_return co_await inspect_request_body(conn, route);
     co_return true;
 }
 
 awaitable<bool> run_response_agents(http1_connection& conn, const config::route_config& route,
                                     const http1::response_head& response) {
     auto& ra = conn.agents();
+    const bool has_body = response.framing != http1::body_framing::none &&
+                          !(response.framing == http1::body_framing::content_length && response.content_length == 0);
     for (auto& e : ra.entries) {
+        e.inspecting = false;  // the request body is behind us
         if (e.skipped || !e.stream.is_open() || !e.stream.caps().wants(v1::RESPONSE_HEADERS)) continue;
         v1::ResponseHeaders ev;
         ev.set_status(static_cast<std::uint32_t>(response.status));
@@ -510,17 +554,40 @@ awaitable<bool> run_response_agents(http1_connection& conn, const config::route_
             out->set_name(std::string(h.name));
             out->set_value(std::string(h.value));
         }
-        ev.set_has_body(response.framing != http1::body_framing::none);
+        ev.set_has_body(has_body);
         ev.set_content_length(response.framing == http1::body_framing::content_length
                                   ? static_cast<std::int64_t>(response.content_length)
                                   : -1);
+        const auto& caps = e.stream.caps();
+        const bool body_events = has_body && caps.wants(v1::RESPONSE_BODY) && caps.response_body != v1::BODY_NONE;
         v1::Decision d;
         const auto st = co_await e.stream.call(proto::frame_type::response_headers, ev,
-                                               !e.stream.caps().wants(v1::REQUEST_COMPLETE), cfg_of(conn, e).timeout,
-                                               &conn.socket(), d);
-        if (!co_await decide(conn, route, e, st, d, agent::decision_point::response_headers, false)) co_return false;
+                                               !body_events && !caps.wants(v1::REQUEST_COMPLETE),
+                                               cfg_of(conn, e).timeout, &conn.socket(), d);
+        if (!co_await decide(conn, route, e, st, d, agent::decision_point::response_headers, body_events))
+            co_return false;
     }
     co_return true;
+}
+
+bool response_body_wanted(http1_connection& conn) {
+    const auto& entries = conn.agents().entries;
+    return std::any_of(entries.begin(), entries.end(), [](const auto& e) { return e.inspecting && !e.skipped; });
+}
+
+awaitable<std::optional<std::uint64_t>> response_body_limit(http1_connection& conn, const config::route_config& route,
+                                                            std::optional<std::uint64_t> declared) {
+    co_return co_await body_limits(conn, route, body_side{true}, declared);
+}
+
+awaitable<bool> response_body_piece(http1_connection& conn, const config::route_config& route, std::string& body,
+                                    std::size_t piece_start, bool done) {
+    co_return co_await body_piece(conn, route, body_side{true}, body, piece_start, done);
+}
+
+awaitable<bool> response_body_end(http1_connection& conn, const config::route_config& route, std::string& body,
+                                  bool done) {
+    co_return co_await body_end(conn, route, body_side{true}, body, done);
 }
 
 void finish_agents(http1_connection& conn) {

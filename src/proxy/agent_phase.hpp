@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -55,6 +56,19 @@ agent::awaitable<bool> run_request_agents(http1_connection& conn, const config::
 // not relay it); the reply was sent.
 agent::awaitable<bool> run_response_agents(http1_connection& conn, const config::route_config& route,
                                     const http1::response_head& response);
+
+// Response body inspection, driven by the exchange after run_response_agents: whether an
+// agent asked for the body; the largest limit to read it up to (nothing: the declared length
+// was refused and the reply sent); each new piece of the decoded body as it is read; its end
+// (`done`: all of it, else the limit was reached). False: a decision replaced the response.
+bool response_body_wanted(http1_connection& conn);
+agent::awaitable<std::optional<std::uint64_t>> response_body_limit(http1_connection& conn,
+                                                                   const config::route_config& route,
+                                                                   std::optional<std::uint64_t> declared);
+agent::awaitable<bool> response_body_piece(http1_connection& conn, const config::route_config& route,
+                                           std::string& body, std::size_t piece_start, bool done);
+agent::awaitable<bool> response_body_end(http1_connection& conn, const config::route_config& route,
+                                         std::string& body, bool done);
 
 // The log phase: REQUEST_COMPLETE to the agents that asked for it, then every stream ends and
 // every concurrency slot is returned.

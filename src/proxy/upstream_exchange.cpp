@@ -305,8 +305,9 @@ awaitable<void> upstream_exchange::run() {
     }
 
     // response_filters: the agents see the response head before the client does.
-    if (agents.active() && !co_await run_response_agents(down_, route_, response_)) {
-        up_.reset();  // the response is replaced: its body is never read
+    if (agents.active() && (!co_await run_response_agents(down_, route_, response_) ||
+                            (response_body_wanted(down_) && !co_await inspect_response_body()))) {
+        up_.reset();  // the response is replaced: the rest of it is never read
         co_return;
     }
     if (response_.status == 101) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 
+#include "http/http1/chunked.hpp"
 #include "proxy/http1_connection.hpp"
 #include "upstream/connection_pool.hpp"
 #include "upstream/upstream_group.hpp"
@@ -52,6 +53,9 @@ private:
     awaitable<outcome> send_rechunked_body();
     awaitable<outcome> read_response_head();
     awaitable<bool> relay_response_body();
+    // Agents asked for the response body: reads it (decoded) up to their limit and lets them
+    // decide; false when a decision (or an upstream failure) replaced the response.
+    awaitable<bool> inspect_response_body();
     awaitable<void> tunnel();
     awaitable<void> pump_to_upstream();
     awaitable<void> pump_to_downstream();
@@ -84,6 +88,13 @@ private:
     std::string replay_;
     bool replayable_ = false;  // a retry can resend the whole request
     bool held_partial_ = false;  // agents hold the first part of the body; the rest follows
+    // The response body as agents inspected it (decoded, replacements applied); when not
+    // `response_done_` the upstream's remaining body follows it.
+    std::string response_head_copy_;
+    std::string held_response_;
+    bool response_held_ = false;
+    bool response_done_ = false;
+    http1::chunked_decoder response_decoder_;
 
     upstream::pick_context pick_;
     std::uint64_t tried_[4] = {};     // per endpoint set: primary, backup, backup upstream's two

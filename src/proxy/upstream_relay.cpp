@@ -1,10 +1,12 @@
-// The response half of the exchange: relaying the response body (length, chunked, or
-// close-delimited; decoded for HTTP/1.0 clients) and the bidirectional tunnel after a 101.
+// The response half of the exchange: holding the response body for agents that inspect it,
+// relaying the response body (length, chunked, or close-delimited; decoded for HTTP/1.0
+// clients) and the bidirectional tunnel after a 101.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "http/http1/parser.hpp"
 #include "http/http1/serializer.hpp"
 #include "proxy/chunked_scan.hpp"
 #include "proxy/forwarding.hpp"
@@ -13,13 +15,83 @@
 namespace sentinel::proxy {
 
 namespace asio = boost::asio;
+using observability::local_reply_reason;
 using observability::timeout_kind;
+
+awaitable<bool> upstream_exchange::inspect_response_body() {
+    auto& buffer = up_->buffer;
+    // The head is parsed again from a copy: the body is read into the buffer it came in.
+    response_head_copy_.assign(buffer.readable().substr(0, response_head_size_));
+    buffer.consume(response_head_size_);
+    response_head_size_ = 0;
+    response_.clear();
+    http1::parse_response(response_head_copy_, snap_.limits, down_.record().method, response_);
+    std::optional<std::uint64_t> declared;
+    if (response_.framing == http1::body_framing::content_length) declared = response_.content_length;
+    const auto limit = co_await response_body_limit(down_, route_, declared);
+    if (!limit) co_return false;
+    response_held_ = true;
+    std::string& held = held_response_;
+    std::uint64_t remaining = declared.value_or(0);
+    bool done = false;
+    while (!done && held.size() < *limit) {
+        const std::size_t piece_start = held.size();
+        switch (response_.framing) {
+        case http1::body_framing::content_length: {
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), remaining));
+            held.append(buffer.readable().substr(0, n));
+            buffer.consume(n);
+            remaining -= n;
+            done = remaining == 0;
+            break;
+        }
+        case http1::body_framing::chunked:
+            for (;;) {
+                std::size_t used = 0;
+                std::string_view data;
+                const auto st = response_decoder_.decode(buffer.readable(), used, data);
+                if (st == http1::chunked_decoder::status::data) held.append(data);
+                buffer.consume(used);
+                if (st == http1::chunked_decoder::status::error) {
+                    down_.worker().metrics.upstream_bad_responses.inc();
+                    co_await fail(502, local_reply_reason::upstream_bad_response);
+                    co_return false;
+                }
+                if (st == http1::chunked_decoder::status::done) done = true;
+                if (st != http1::chunked_decoder::status::data || held.size() >= *limit) break;
+            }
+            break;
+        default:  // until_close
+            held.append(buffer.readable());
+            buffer.consume(buffer.size());
+            break;
+        }
+        if ((held.size() > piece_start || done) &&
+            !co_await response_body_piece(down_, route_, held, piece_start, done))
+            co_return false;
+        if (done || held.size() >= *limit || !buffer.empty()) continue;
+        boost::system::error_code ec;
+        if (co_await read_upstream(ec) > 0) continue;
+        if (response_.framing == http1::body_framing::until_close && !down_.expired()) {
+            response_.keep_alive = false;
+            done = true;  // EOF ends a close-delimited body
+            if (!co_await response_body_piece(down_, route_, held, held.size(), true)) co_return false;
+            continue;
+        }
+        co_await fail(down_.expired() ? 504 : 502, down_.expired() ? local_reply_reason::upstream_response_timeout
+                                                                  : local_reply_reason::upstream_bad_response);
+        co_return false;
+    }
+    down_.clear_deadline();
+    response_done_ = done;
+    co_return co_await response_body_end(down_, route_, held, done);
+}
 
 awaitable<bool> upstream_exchange::relay_response_body() {
     auto& request = down_.request();
     auto& record = down_.record();
     auto& buffer = up_->buffer;
-    enum class mode { none, length, chunked_relay, chunked_decode, until_close } m = mode::none;
+    enum class mode { none, length, chunked_relay, chunked_rechunk, chunked_decode, until_close } m = mode::none;
     response_framing framing;
     switch (response_.framing) {
     case http1::body_framing::none: break;
@@ -43,6 +115,15 @@ awaitable<bool> upstream_exchange::relay_response_body() {
         down_.set_keep_alive(false);
         break;
     }
+    if (response_held_ && response_done_) {
+        // The agents had the whole body: it goes out from memory with its (new) length.
+        m = mode::none;
+        framing.chunked = false;
+        framing.content_length = true;
+        framing.length = held_response_.size();
+    } else if (response_held_ && m == mode::chunked_relay) {
+        m = mode::chunked_rechunk;  // the decoder is past the held part: re-encode the rest
+    }
     if (down_.worker().draining()) down_.set_keep_alive(false);
     framing.keep_alive = down_.keep_alive();
     framing.http10_keep_alive = request.version_minor == 0 && down_.keep_alive();
@@ -52,7 +133,23 @@ awaitable<bool> upstream_exchange::relay_response_body() {
     build_downstream_head(down_.scratch(), response_, route_, record.id(), framing);
     record.status = response_.status;
     buffer.consume(response_head_size_);
-    const std::string& head = down_.scratch();
+    std::string_view head = down_.scratch();
+    if (response_held_) {
+        // What the agents held goes first, right after the head (a chunk of its own when the
+        // rest is re-chunked).
+        std::string& out = tls_gather_;
+        out.assign(head);
+        if (m == mode::chunked_rechunk && !held_response_.empty()) {
+            http1::append_chunk_header(out, held_response_.size());
+            out.append(held_response_);
+            http1::append_chunk_end(out);
+        } else {
+            out.append(held_response_);
+        }
+        if (!co_await write_downstream(out)) co_return false;
+        head = {};
+        if (m == mode::none) co_return true;
+    }
 
     boost::system::error_code ec;
     switch (m) {
@@ -60,7 +157,7 @@ awaitable<bool> upstream_exchange::relay_response_body() {
         co_return co_await write_downstream(head);
 
     case mode::length: {
-        std::uint64_t remaining = response_.content_length;
+        std::uint64_t remaining = response_.content_length - (response_held_ ? held_response_.size() : 0);
         std::uint64_t chunk = std::min<std::uint64_t>(buffer.size(), remaining);
         if (!co_await write_downstream(head, buffer.readable().substr(0, chunk))) co_return false;
         buffer.consume(chunk);
@@ -95,10 +192,42 @@ awaitable<bool> upstream_exchange::relay_response_body() {
         }
     }
 
+    case mode::chunked_rechunk: {
+        std::string out;
+        for (;;) {
+            out.clear();
+            bool done = false;
+            for (;;) {
+                std::size_t consumed = 0;
+                std::string_view data;
+                const auto status = response_decoder_.decode(buffer.readable(), consumed, data);
+                if (status == http1::chunked_decoder::status::error) {
+                    down_.worker().metrics.upstream_bad_responses.inc();
+                    co_return false;
+                }
+                if (!data.empty()) {
+                    http1::append_chunk_header(out, data.size());
+                    out.append(data);
+                    http1::append_chunk_end(out);
+                }
+                buffer.consume(consumed);
+                if (status == http1::chunked_decoder::status::done) {
+                    http1::append_last_chunk(out);
+                    done = true;
+                }
+                if (status != http1::chunked_decoder::status::data || out.size() >= 65536) break;
+            }
+            if (!out.empty() && !co_await write_downstream(out)) co_return false;
+            if (done) co_return true;
+            if (buffer.empty() && co_await read_upstream(ec) == 0) co_return false;
+        }
+    }
+
     case mode::chunked_decode: {
         // HTTP/1.0 client: only the payload goes out, the end is marked by closing.
-        http1::chunked_decoder decoder;
-        if (!co_await write_downstream(head)) co_return false;
+        http1::chunked_decoder fresh;
+        http1::chunked_decoder& decoder = response_held_ ? response_decoder_ : fresh;
+        if (!head.empty() && !co_await write_downstream(head)) co_return false;
         for (;;) {
             std::size_t consumed = 0;
             std::string_view chunk;
