@@ -4,6 +4,10 @@
 
 #include <cstring>
 
+#include <google/protobuf/stubs/logging.h>
+
+#include <mutex>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -547,10 +551,23 @@ awaitable<call_status> stream::wait(asio::ip::tcp::socket* client, v1::Decision&
 
 // ---- channel ----------------------------------------------------------------------------
 
+namespace {
+
+// libprotobuf reports an agent's bad payloads (e.g. invalid UTF-8 in a string field) on
+// stderr itself; routed here they are rate-limited like every other event line.
+void protobuf_log(google::protobuf::LogLevel level, const char*, int, const std::string& message) {
+    log::write(level >= google::protobuf::LOGLEVEL_ERROR ? log::level::warn : log::level::debug,
+               "protobuf library message", {{"message", message}});
+}
+
+}  // namespace
+
 channel::channel(asio::io_context& io, config::agent_config cfg, std::shared_ptr<agent_state> state,
                  observability::agent_slot& metrics, std::uint32_t worker)
     : io_(io), cfg_(std::move(cfg)), state_(std::move(state)), metrics_(metrics), worker_(worker),
       tree_(make_config_tree(cfg_)) {
+    static std::once_flag once;
+    std::call_once(once, [] { google::protobuf::SetLogHandler(&protobuf_log); });
     proto::append_message(hello_, proto::frame_type::hello, 0, 0, make_hello(cfg_, tree_, worker_));
 }
 

@@ -153,7 +153,10 @@ void fill_request_headers(http1_connection& conn, const config::route_config& ro
     if (conn.listener() != nullptr) c->set_listener(conn.listener()->id);
     if (conn.secure()) {
         c->set_tls_version(std::string(conn.tls_version()));
-        c->set_tls_sni(std::string(conn.tls_sni()));
+        // A string field must be UTF-8: an SNI with other bytes (never a valid host name) is left out.
+        const std::string_view sni = conn.tls_sni();
+        if (std::all_of(sni.begin(), sni.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x80; }))
+            c->set_tls_sni(std::string(sni));
         if (conn.client_certificate().present) {
             c->set_client_cert_subject(conn.client_certificate().subject);
             c->set_client_cert_fingerprint(conn.client_certificate().sha256);
