@@ -518,6 +518,17 @@ awaitable<call_status> stream::wait(asio::ip::tcp::socket* client, v1::Decision&
     auto conn = conn_;  // keeps the connection alive while we wait
     auto& p = *pending_;
     bool gone = false;
+    if (!p.w.answered && !p.w.failed && client != nullptr) {
+        // Most decisions come within a few milliseconds: only a slower one pays for watching
+        // the client (a parallel wait and a readiness registration per event).
+        const auto deadline = p.timer.expiry();
+        const auto quick = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+        if (quick < deadline) {
+            p.timer.expires_at(quick);
+            co_await p.timer.async_wait(use_tuple);
+            if (!p.w.answered && !p.w.failed) p.timer.expires_at(deadline);
+        }
+    }
     if (!p.w.answered && !p.w.failed) {
         if (client != nullptr) {
             auto r = co_await (p.timer.async_wait(use_tuple) || client_left(*client));
