@@ -58,6 +58,8 @@ public:
         --open_;
         ch_.metrics_.in_flight.add(-1);
         if (draining_ && open_ == 0) close();
+        // A request may be waiting for room under the agent's max_concurrency.
+        if (!ch_.ready_waiters_.empty()) ch_.notify_ready();
     }
 
     void send(std::string_view frame);
@@ -299,6 +301,8 @@ awaitable<bool> connection::establish() {
         co_return false;
     }
     ch_.state_->set_config_rejected(false);
+    // A (re)started agent is healthy until it says otherwise (right after HELLO_ACK if not).
+    ch_.state_->set_unhealthy(false);
     const auto& c = ack.capabilities();
     caps_ = {};
     for (int e : c.events())
@@ -309,9 +313,6 @@ awaitable<bool> connection::establish() {
     caps_.max_concurrency = c.max_concurrency();
     caps_.max_frame = ack.max_frame_size() == 0 ? proto::default_max_frame_size
                                                 : std::min(ack.max_frame_size(), proto::max_frame_size_limit);
-    if (caps_.wants(v1::WEBSOCKET_FRAME))
-        log::warn("agent asked for WebSocket frames, which this proxy does not inspect yet; upgraded connections are relayed without them",
-                  {{"agent", cfg.id}});
     ready_ = true;
     last_rx_ = std::chrono::steady_clock::now();
     ch_.metrics_.connects.inc();
@@ -499,9 +500,11 @@ awaitable<bool> client_left(asio::ip::tcp::socket& client) {
 
 }  // namespace
 
-void stream::start(proto::frame_type type, const google::protobuf::MessageLite& event, bool end_stream,
+bool stream::start(proto::frame_type type, const google::protobuf::MessageLite& event, bool end_stream,
                    std::chrono::milliseconds timeout) {
-    if (!is_open()) return;
+    if (!is_open()) return false;
+    // Sending it would make the agent drop the connection, and every stream on it.
+    if (event.ByteSizeLong() > conn_->caps().max_frame) return false;
     if (!pending_) pending_ = std::make_unique<pending>(conn_->owner().io_);
     auto& p = *pending_;
     p.timer.expires_after(timeout);
@@ -511,6 +514,7 @@ void stream::start(proto::frame_type type, const google::protobuf::MessageLite& 
     p.sent = std::chrono::steady_clock::now();
     conn_->wait_for(id_, p.w);
     conn_->send_message(type, end_stream ? proto::flag_end_stream : 0, id_, event);
+    return true;
 }
 
 awaitable<call_status> stream::wait(asio::ip::tcp::socket* client, v1::Decision& out) {

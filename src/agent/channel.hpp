@@ -48,6 +48,7 @@ enum class call_status {
     timeout,      // no decision within the timeout (the stream was cancelled)
     failed,       // the connection broke or the agent broke the protocol
     client_gone,  // the client disconnected while waiting (the stream was cancelled)
+    too_large,    // the event does not fit the agent's frame limit (not sent)
 };
 
 class connection;
@@ -70,7 +71,8 @@ public:
 
     // Sends an event; its decision is awaited with wait(). One event at a time per stream.
     // `end_stream`: no event follows on this stream. The timeout runs from now.
-    void start(agent_protocol::frame_type type, const google::protobuf::MessageLite& event, bool end_stream,
+    // False (nothing sent) when the event is larger than the agent's frame limit.
+    bool start(agent_protocol::frame_type type, const google::protobuf::MessageLite& event, bool end_stream,
                std::chrono::milliseconds timeout);
     // Waits for the decision of the started event. `client` (may be null) is watched: a client
     // that closes its side meanwhile cancels the stream (CANCEL reason CLIENT_GONE).
@@ -79,7 +81,7 @@ public:
     awaitable<call_status> call(agent_protocol::frame_type type, const google::protobuf::MessageLite& event,
                                 bool end_stream, std::chrono::milliseconds timeout,
                                 boost::asio::ip::tcp::socket* client, v1::Decision& out) {
-        start(type, event, end_stream, timeout);
+        if (!start(type, event, end_stream, timeout)) co_return call_status::too_large;
         co_return co_await wait(client, out);
     }
     // Time from the last start() to its decision.

@@ -90,9 +90,10 @@ std::vector<std::string> describe_config_errors(const config::agent_config& agen
                                                 const google::protobuf::RepeatedPtrField<v1::ConfigError>& errors) {
     std::vector<std::string> out;
     for (const auto& e : errors) {
-        kdl::position pos = agent.block ? agent.block->pos : kdl::position{};
+        // Unknown paths (or no block at all) point at the block, else at the agent itself.
+        kdl::position pos = agent.block ? agent.block->pos : agent.pos;
         if (auto it = tree.positions.find(e.path()); it != tree.positions.end()) pos = it->second;
-        const std::string file = agent.block_file.empty() ? "<config>" : agent.block_file;
+        const std::string& file = agent.block ? agent.block_file : agent.file;
         out.push_back(file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) + ": agent \"" +
                       agent.id + "\" rejected its config: " + e.message());
     }

@@ -52,6 +52,15 @@ bool header_edits::drops(std::string_view name) const {
 }
 
 std::optional<std::string> check_decision(const v1::Decision& d, decision_point at, bool more_body) {
+    if (at == decision_point::websocket_frame) {
+        // After the upgrade only the frame itself can change: pass it, replace its payload, or
+        // end the connection.
+        if (d.action_case() != v1::Decision::kAllow && d.action_case() != v1::Decision::kBlock)
+            return "a WebSocket frame can only be allowed or blocked";
+        if (d.request_headers_size() > 0 || d.response_headers_size() > 0)
+            return "header mutations on a WebSocket frame";
+        return std::nullopt;
+    }
     const bool body_point = at == decision_point::request_body || at == decision_point::response_body;
     const bool request_side = at == decision_point::request_headers || at == decision_point::request_body;
     switch (d.action_case()) {

@@ -28,7 +28,7 @@ struct header_edits {
 };
 
 // Where a decision answers: it decides what a decision may contain.
-enum class decision_point { request_headers, request_body, response_headers, response_body };
+enum class decision_point { request_headers, request_body, response_headers, response_body, websocket_frame };
 
 // Why `d` is not acceptable at `at`, or nothing when it is. `more_body`: a need_more_body
 // answer is allowed (the agent's body mode for this direction is not NONE and more body exists).

@@ -355,7 +355,6 @@ void http1_connection::detach_head(std::string& storage) {
 }
 
 void http1_connection::finish_record() {
-    finish_agents(*this);
     ++requests_;
     const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - record_.start);
     worker_.metrics.count_status(record_.status);
@@ -372,6 +371,7 @@ void http1_connection::finish_record() {
         if (record_.sampled || (cfg.always_log_errors && failed)) append_access_log(cfg, elapsed);
         else worker_.metrics.access_log_sampled_out.inc();
     }
+    finish_agents(*this);  // after the access log, which may show the agents' metadata
     // Bytes already read past this request (pipelining) belong to the next one.
     record_.bytes_received = in_.size();
 }
@@ -496,6 +496,20 @@ void http1_connection::append_access_log(const config::access_log_config& cfg, s
             break;
         case access_log_field::user_agent: append_field(line, "user_agent", record_.user_agent); break;
         case access_log_field::retries: fmt::format_to(std::back_inserter(line), ",\"retries\":{}", record_.retries); break;
+        case access_log_field::agent_metadata:
+            if (!agents_.metadata.empty()) {
+                line += ",\"agent_metadata\":{";
+                for (std::size_t i = 0; i < agents_.metadata.size(); ++i) {
+                    if (i > 0) line += ',';
+                    line += '"';
+                    observability::append_json_escaped(line, agents_.metadata[i].first);
+                    line += "\":\"";
+                    observability::append_json_escaped(line, agents_.metadata[i].second);
+                    line += '"';
+                }
+                line += '}';
+            }
+            break;
         case access_log_field::count_: break;
         }
     }

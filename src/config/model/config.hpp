@@ -298,7 +298,7 @@ struct upstream_config {
 enum class access_log_field : std::uint8_t {
     timestamp, request_id, trace_id, client, listener, method, host, path, query, status,
     bytes_sent, bytes_received, duration, upstream_connect_duration, upstream_header_duration,
-    upstream, route, tls_version, user_agent, retries, count_
+    upstream, route, tls_version, user_agent, retries, agent_metadata, count_
 };
 
 struct access_log_config {
@@ -366,6 +366,8 @@ struct agent_config {
     // The `config {}` block, passed to the agent unchecked (it validates it in the handshake).
     std::optional<kdl::node> block;
     std::string block_file;  // the file it was written in, for error positions
+    std::string file;        // where the `agent` node itself is (errors about a missing block)
+    kdl::position pos;
 };
 
 struct config {

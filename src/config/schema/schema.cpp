@@ -133,7 +133,7 @@ namespace {
 constexpr std::string_view access_log_field_names[] = {
     "timestamp", "request-id", "trace-id", "client", "listener", "method", "host", "path", "query",
     "status", "bytes-sent", "bytes-received", "duration", "upstream-connect-duration",
-    "upstream-header-duration", "upstream", "route", "tls-version", "user-agent", "retries"};
+    "upstream-header-duration", "upstream", "route", "tls-version", "user-agent", "retries", "agent-metadata"};
 static_assert(std::size(access_log_field_names) == static_cast<std::size_t>(access_log_field::count_));
 
 void finish_access_log(check_context& ctx, void* target, const kdl::node& node) {
@@ -636,8 +636,8 @@ node_spec build_root() {
                 for (const auto& v : a) fields.push_back(static_cast<access_log_field>(v.num));
             })
             .many()
-            .def_doc("every field except `query`, `tls-version`, `retries` and the two upstream durations")
-            .with_doc("The fields of each line, in this order. JSON keys: `ts`, `request_id`, `trace_id` (only when the request is traced), `client`, `listener`, `method`, `host`, `path`, `query` (raw, without `?`; off by default because query strings carry secrets), `status`, `bytes_sent`, `bytes_received`, `duration_ms` (first request byte to last response byte), `upstream_connect_ms` (TCP + TLS connect of a new upstream connection; absent when a pooled one was reused), `upstream_header_ms` (request start to the upstream response head), `upstream` (endpoint address), `route`, `tls_version`, `user_agent`, `retries`."),
+            .def_doc("every field except `query`, `tls-version`, `retries`, `agent-metadata` and the two upstream durations")
+            .with_doc("The fields of each line, in this order. JSON keys: `ts`, `request_id`, `trace_id` (only when the request is traced), `client`, `listener`, `method`, `host`, `path`, `query` (raw, without `?`; off by default because query strings carry secrets), `status`, `bytes_sent`, `bytes_received`, `duration_ms` (first request byte to last response byte), `upstream_connect_ms` (TCP + TLS connect of a new upstream connection; absent when a pooled one was reused), `upstream_header_ms` (request start to the upstream response head), `upstream` (endpoint address), `route`, `tls_version`, `user_agent`, `retries`, `agent_metadata` (an object of the metadata the route's agents returned; absent when there is none)."),
         key("sample-percent", integer(1, 100, "percent"), set<&access_log_config::sample_percent>())
             .def(kint(100))
             .with_doc("Share of requests logged, drawn per request; the others are counted in `sentinel_access_log_sampled_out_total`."),

@@ -14,6 +14,8 @@ constexpr std::size_t max_unix_path = 107;
 
 void finish_agent(check_context& ctx, void* target, const kdl::node& node) {
     auto& a = *static_cast<agent_config*>(target);
+    a.pos = node.pos;
+    if (ctx.files != nullptr && ctx.file < ctx.files->size()) a.file = (*ctx.files)[ctx.file].name;
     const kdl::node* socket = child_named(node, "socket");
     if (socket == nullptr) return;  // reported as missing
     const kdl::position pos = socket->arguments.empty() ? socket->pos : socket->arguments[0].pos;
