@@ -5,10 +5,13 @@
 #   bench/agents.sh                 3 rounds x 10 s per run, 1 and 50 connections
 #   bench/agents.sh --quick         1 round x 3 s
 #
-# Reports, per connection count: req/s, p50/p99 latency with and without the agent (the
-# difference is the agent's added latency), and requests per CPU-second of Sentinel alone and
-# of Sentinel + agent. Sentinel and the agent share PROXY_CPU; wrk and the origin LOAD_CPU.
-# Environment overrides: SENTINEL ECHO_AGENT DURATION ROUNDS CONNS PROXY_CPU LOAD_CPU NGINX WRK
+# Reports, per connection count (closed loop, wrk): req/s, p50/p99 latency with and without
+# the agent, and requests per CPU-second of Sentinel alone and of Sentinel + agent; and at a
+# fixed offered rate below saturation (open loop, h2load --rps): p50/p99 with and without the
+# agent, whose difference is the agent's added latency under load. Sentinel and the agent
+# share PROXY_CPU; the load generators and the origin LOAD_CPU.
+# Environment overrides: SENTINEL ECHO_AGENT DURATION ROUNDS CONNS RATE_CLIENTS RATE_PER_CLIENT
+#                        PROXY_CPU LOAD_CPU NGINX WRK H2LOAD
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,6 +24,9 @@ WRK=${WRK:-wrk}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-1 50}
+RATE_CLIENTS=${RATE_CLIENTS:-50}
+RATE_PER_CLIENT=${RATE_PER_CLIENT:-100}   # 50 x 100 = 5,000 requests/s offered
+H2LOAD=${H2LOAD:-h2load}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 
@@ -34,7 +40,7 @@ esac
 die() { echo "agents.sh: FATAL: $*" >&2; exit 1; }
 log() { echo "# $*" >&2; }
 for f in "$SENTINEL" "$ECHO_AGENT"; do [[ -x $f ]] || die "missing $f (build it first)"; done
-for tool in curl taskset "$WRK" "$NGINX"; do command -v "$tool" >/dev/null || die "missing tool: $tool"; done
+for tool in curl taskset "$WRK" "$NGINX" "$H2LOAD"; do command -v "$tool" >/dev/null || die "missing tool: $tool"; done
 
 TMP=$(mktemp -d /tmp/sentinel-agent-bench.XXXXXX)
 PIDS=()
@@ -148,6 +154,22 @@ print('$1', $2, r['rps'], r['p50_ms'], r['p99_ms'], r['requests'] / max(s, 1e-9)
 " >>"$RAW"
 }
 
+RATE_RAW=$TMP/rate.txt
+: >"$RATE_RAW"
+run_rate() {   # path: fixed offered rate, per-request latencies from h2load's log
+    "$H2LOAD" --h1 -c"$RATE_CLIENTS" -t1 --rps="$RATE_PER_CLIENT" -D "$DURATION" --log-file="$TMP/h2load.log" \
+        "$BASE$1" >"$TMP/h2load.txt" 2>&1 || die "h2load failed: $(tail -3 "$TMP/h2load.txt")"
+    /usr/bin/python3 - "$TMP/h2load.log" "$1" >>"$RATE_RAW" <<'PY'
+import statistics, sys
+rows = [l.split('\t') for l in open(sys.argv[1]) if l.strip()]
+bad = [r for r in rows if r[1] != '200']
+assert rows and not bad, f"{len(bad)} of {len(rows)} requests not 200"
+us = sorted(int(r[2]) for r in rows)
+q = lambda f: us[min(len(us) - 1, int(f * len(us)))]
+print(sys.argv[2], len(us), q(0.5), q(0.99))
+PY
+}
+
 log "warm-up"
 "$WRK" -t1 -c50 -d2s "$BASE/small" >/dev/null 2>&1
 "$WRK" -t1 -c50 -d2s "$BASE/agent/small" >/dev/null 2>&1
@@ -158,6 +180,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
             log "round $r: $path, $c connections"
             run_one "$path" "$c"
         done
+    done
+    if ((r % 2)); then order=(/small /agent/small); else order=(/agent/small /small); fi
+    for path in "${order[@]}"; do
+        log "round $r: $path at $((RATE_CLIENTS * RATE_PER_CLIENT)) requests/s"
+        run_rate "$path"
     done
 done
 
@@ -173,4 +200,16 @@ for c in sys.argv[2].split():
     a = lambda i: med("/agent/small", c, i)
     print(f"| {c} | {p(2):,.0f} | {a(2):,.0f} | {p(3)*1000:.0f} µs | {a(3)*1000:.0f} µs | **{(a(3)-p(3))*1000:.0f} µs** | "
           f"{p(4)*1000:.0f} µs | {a(4)*1000:.0f} µs | {(a(4)-p(4))*1000:.0f} µs | {p(5):,.0f} | {a(5):,.0f} | {a(6):,.0f} |")
+PY
+/usr/bin/python3 - "$RATE_RAW" "$((RATE_CLIENTS * RATE_PER_CLIENT))" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+med = lambda path, i: statistics.median(float(r[i]) for r in rows if r[0] == path)
+print()
+print(f"Fixed offered rate, {int(sys.argv[2]):,} requests/s ({len(rows) // 2} runs each):")
+print("| | p50 | p99 |")
+print("|---|---|---|")
+print(f"| without agent | {med('/small', 2):.0f} µs | {med('/small', 3):.0f} µs |")
+print(f"| with echo agent | {med('/agent/small', 2):.0f} µs | {med('/agent/small', 3):.0f} µs |")
+print(f"| **added by the agent** | **{med('/agent/small', 2) - med('/small', 2):.0f} µs** | **{med('/agent/small', 3) - med('/small', 3):.0f} µs** |")
 PY

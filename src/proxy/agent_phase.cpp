@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <optional>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "http/http1/parser.hpp"
 #include "http/http1/serializer.hpp"
 #include "observability/event_log.hpp"
@@ -207,9 +210,9 @@ bool request_has_body(const http1::request_head& request) {
 }
 
 // Whether any event can follow REQUEST_HEADERS on this stream (else it carries END_STREAM).
-bool more_events_after_headers(const agent::capabilities& caps, bool has_body) {
+bool more_events_after_headers(const agent::capabilities& caps, bool has_body, bool upgrade) {
     return (has_body && inspects_request_body(caps)) || caps.wants(v1::RESPONSE_HEADERS) ||
-           caps.wants(v1::REQUEST_COMPLETE);
+           caps.wants(v1::REQUEST_COMPLETE) || (upgrade && caps.wants(v1::WEBSOCKET_FRAME));
 }
 
 // Checks and applies one agent's decision on the request side. Returns false when the
@@ -224,6 +227,13 @@ awaitable<bool> decide(http1_connection& conn, const config::route_config& route
         conn.set_keep_alive(false);
         if (e.trial) state.report(true, true, agent::now_ms(), cfg);  // not the agent's fault
         co_return false;
+    }
+    if (st == call_status::too_large) {
+        // This request's event cannot be sent: not the agent's failure, but it has not decided.
+        observability::event_log::warn("request event larger than the agent's frame limit; applying its failure mode",
+                                       {{"agent", cfg.id}});
+        if (e.trial) state.report(true, true, agent::now_ms(), cfg);
+        co_return co_await unavailable(conn, route, e, agent_outcome::error, response_phase);
     }
     if (st != call_status::decided) {
         state.report(false, e.trial, agent::now_ms(), cfg);
@@ -376,17 +386,35 @@ awaitable<bool> body_piece(http1_connection& conn, const config::route_config& r
             co_await reply_over_limit(conn, route, side);
             co_return false;
         }
-        const std::size_t from = std::min(piece_start, end_at);
-        v1::BodyChunk chunk;
-        chunk.set_data(body.substr(from, end_at - from));
-        chunk.set_offset(from);
-        chunk.set_last(last);
-        chunk.set_truncated(truncated);
-        v1::Decision d;
-        const auto st = co_await e.stream.call(side.frame(), chunk, last && last_event(e, side), cfg_of(conn, e).timeout,
-                                               &conn.socket(), d);
-        if (!co_await decide(conn, route, e, st, d, side.point(), !last, !truncated)) co_return false;
-        if (d.has_replace_body()) body.replace(from, end_at - from, d.replace_body());
+        // The piece goes in events that fit the agent's frame limit; each is answered.
+        const std::uint32_t frame = e.stream.caps().max_frame;
+        const std::size_t step = frame > 1024 ? frame - 512 : 512;
+        std::size_t from = std::min(piece_start, end_at);
+        std::size_t end = end_at;
+        do {
+            const std::size_t n = std::min(step, end - from);
+            const bool final_part = from + n == end;
+            const bool is_last = last && final_part;
+            v1::BodyChunk chunk;
+            chunk.set_data(body.substr(from, n));
+            chunk.set_offset(from);
+            chunk.set_last(is_last);
+            chunk.set_truncated(is_last && truncated);
+            v1::Decision d;
+            const auto st = co_await e.stream.call(side.frame(), chunk, is_last && last_event(e, side),
+                                                   cfg_of(conn, e).timeout, &conn.socket(), d);
+            if (!co_await decide(conn, route, e, st, d, side.point(), !is_last, !truncated)) co_return false;
+            if (e.skipped) break;
+            if (d.has_replace_body()) {
+                const std::string& r = d.replace_body();
+                body.replace(from, n, r);
+                end = end + r.size() - n;  // offsets after it move with the replacement
+                from += r.size();
+            } else {
+                from += n;
+            }
+            if (!e.inspecting) break;  // allowed: no more of this body
+        } while (from < end);
         if (last) e.inspecting = false;
     }
     co_return true;
@@ -490,6 +518,7 @@ awaitable<bool> run_request_agents(http1_connection& conn, const config::route_c
     auto& ra = conn.agents();
     auto& worker = conn.worker();
     const bool has_body = request_has_body(conn.request());
+    const bool upgrade = route.allow_upgrade && conn.request().has_upgrade;
     ra.entries.resize(indexes.size());
     for (std::size_t i = 0; i < indexes.size(); ++i) {
         ra.entries[i].index = indexes[i];
@@ -498,22 +527,24 @@ awaitable<bool> run_request_agents(http1_connection& conn, const config::route_c
 
     // Header events: one agent after the other, or all at once (agents-concurrent); either
     // way decisions apply in route order.
+    enum start_result : char { not_wanted, started, too_large };
     auto start_headers = [&](request_agents::entry& e) {
-        if (!e.stream.caps().wants(v1::REQUEST_HEADERS)) return false;
+        if (!e.stream.caps().wants(v1::REQUEST_HEADERS)) return not_wanted;
         v1::RequestHeaders ev;
         fill_request_headers(conn, route, ev);
-        e.stream.start(proto::frame_type::request_headers, ev,
-                       !more_events_after_headers(e.stream.caps(), has_body), cfg_of(conn, e).timeout);
-        return true;
+        return e.stream.start(proto::frame_type::request_headers, ev,
+                              !more_events_after_headers(e.stream.caps(), has_body, upgrade), cfg_of(conn, e).timeout)
+                   ? started
+                   : too_large;
     };
-    auto finish_headers = [&](request_agents::entry& e) -> awaitable<bool> {
+    auto finish_headers = [&](request_agents::entry& e, start_result how) -> awaitable<bool> {
         v1::Decision d;
-        const auto st = co_await e.stream.wait(&conn.socket(), d);
+        const auto st = how == too_large ? call_status::too_large : co_await e.stream.wait(&conn.socket(), d);
         co_return co_await decide(conn, route, e, st, d, agent::decision_point::request_headers,
                                   has_body && inspects_request_body(e.stream.caps()));
     };
     if (route.agents_concurrent) {
-        std::vector<char> started(ra.entries.size(), 0);
+        std::vector<start_result> started(ra.entries.size(), not_wanted);
         std::vector<agent_outcome> failures(ra.entries.size(), agent_outcome::allow);
         for (std::size_t i = 0; i < ra.entries.size(); ++i) {
             failures[i] = co_await open(conn, ra.entries[i]);
@@ -523,7 +554,7 @@ awaitable<bool> run_request_agents(http1_connection& conn, const config::route_c
             auto& e = ra.entries[i];
             if (failures[i] != agent_outcome::allow) {
                 if (!co_await unavailable(conn, route, e, failures[i])) co_return false;
-            } else if (started[i] && !co_await finish_headers(e)) {
+            } else if (started[i] != not_wanted && !co_await finish_headers(e, started[i])) {
                 co_return false;
             }
         }
@@ -534,8 +565,19 @@ awaitable<bool> run_request_agents(http1_connection& conn, const config::route_c
                 if (!co_await unavailable(conn, route, e, failure)) co_return false;
                 continue;
             }
-            if (start_headers(e) && !co_await finish_headers(e)) co_return false;
+            const start_result how = start_headers(e);
+            if (how != not_wanted && !co_await finish_headers(e, how)) co_return false;
         }
+    }
+    // Agents inspect frames of the plain WebSocket protocol: no compression is negotiated
+    // (compressed payloads could not be read, nor replaced).
+    if (upgrade && std::any_of(ra.entries.begin(), ra.entries.end(), [](const auto& e) {
+            return !e.skipped && e.stream.is_open() && e.stream.caps().wants(v1::WEBSOCKET_FRAME);
+        })) {
+        v1::HeaderMutation no_extensions;
+        no_extensions.set_op(v1::HeaderMutation::REMOVE);
+        no_extensions.set_name("Sec-WebSocket-Extensions");
+        ra.request_edits.apply(no_extensions);
     }
     if (std::any_of(ra.entries.begin(), ra.entries.end(), [](const auto& e) { return e.wants_body && !e.skipped; }))
         co_return co_await inspect_request_body(conn, route);
@@ -564,8 +606,9 @@ awaitable<bool> run_response_agents(http1_connection& conn, const config::route_
         const auto& caps = e.stream.caps();
         const bool body_events = has_body && caps.wants(v1::RESPONSE_BODY) && caps.response_body != v1::BODY_NONE;
         v1::Decision d;
+        const bool frames = response.status == 101 && caps.wants(v1::WEBSOCKET_FRAME);
         const auto st = co_await e.stream.call(proto::frame_type::response_headers, ev,
-                                               !body_events && !caps.wants(v1::REQUEST_COMPLETE),
+                                               !body_events && !frames && !caps.wants(v1::REQUEST_COMPLETE),
                                                cfg_of(conn, e).timeout, &conn.socket(), d);
         if (!co_await decide(conn, route, e, st, d, agent::decision_point::response_headers, body_events))
             co_return false;
@@ -591,6 +634,106 @@ awaitable<bool> response_body_piece(http1_connection& conn, const config::route_
 awaitable<bool> response_body_end(http1_connection& conn, const config::route_config& route, std::string& body,
                                   bool done) {
     co_return co_await body_end(conn, route, body_side{true}, body, done);
+}
+
+namespace {
+
+bool inspects_frames(const request_agents::entry& e) {
+    return !e.skipped && e.stream.is_open() && e.stream.caps().wants(v1::WEBSOCKET_FRAME);
+}
+
+std::uint64_t frame_limit(const http1_connection& conn, const request_agents::entry& e) {
+    const std::uint64_t agent_max = e.stream.caps().max_body;
+    const std::uint64_t cfg_max = cfg_of(conn, e).max_body;
+    return agent_max == 0 ? cfg_max : std::min(cfg_max, agent_max);
+}
+
+}  // namespace
+
+bool websocket_inspected(http1_connection& conn) {
+    const auto& entries = conn.agents().entries;
+    return std::any_of(entries.begin(), entries.end(), inspects_frames);
+}
+
+std::uint64_t websocket_frame_limit(http1_connection& conn) {
+    std::uint64_t limit = UINT64_MAX;
+    for (const auto& e : conn.agents().entries)
+        if (inspects_frames(e)) limit = std::min(limit, frame_limit(conn, e));
+    return limit;
+}
+
+bool websocket_oversize_passes(http1_connection& conn) {
+    for (const auto& e : conn.agents().entries)
+        if (inspects_frames(e) && cfg_of(conn, e).over_limit == config::body_over_limit::reject) return false;
+    return true;
+}
+
+awaitable<frame_verdict> websocket_frame_event(http1_connection& conn, bool client_to_server, std::uint8_t opcode,
+                                               bool fin, std::string& payload) {
+    auto& ra = conn.agents();
+    // Both directions' pumps call here; a stream carries one event at a time.
+    if (ra.frame_busy) {
+        boost::asio::steady_timer t(conn.worker().io(), std::chrono::hours(24));
+        request_agents::frame_waiter w{&t};
+        ra.frame_waiters.push_back(&w);
+        co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        std::erase(ra.frame_waiters, &w);
+        if (!w.granted) co_return frame_verdict{false, false, 0};  // the tunnel is closing
+    }
+    ra.frame_busy = true;  // (a granted turn keeps it set)
+    frame_verdict verdict;
+    for (auto& e : ra.entries) {
+        if (!inspects_frames(e)) continue;
+        auto& state = e.ch->state();
+        const auto& cfg = cfg_of(conn, e);
+        v1::WebSocketFrame ev;
+        ev.set_client_to_server(client_to_server);
+        ev.set_opcode(opcode);
+        ev.set_fin(fin);
+        ev.set_payload(payload);
+        v1::Decision d;
+        const auto st = co_await e.stream.call(proto::frame_type::websocket_frame, ev, false, cfg.timeout, nullptr, d);
+        std::optional<std::string> problem;
+        if (st == call_status::decided) problem = agent::check_decision(d, agent::decision_point::websocket_frame, false);
+        if (st != call_status::decided || problem) {
+            if (problem) {
+                e.ch->metrics().protocol_errors[static_cast<std::size_t>(observability::agent_protocol_error::bad_decision)].inc();
+                observability::event_log::warn("agent sent an invalid decision", {{"agent", cfg.id}, {"problem", *problem}});
+            }
+            state.report(false, false, agent::now_ms(), cfg);
+            count(e, st == call_status::timeout ? agent_outcome::timeout : agent_outcome::error);
+            e.skipped = true;
+            e.stream.cancel(v1::Cancel::ENDED);
+            if (cfg.failure_mode == config::agent_failure_mode::open) {
+                e.ch->metrics().fail_open.inc();
+                continue;
+            }
+            conn.audit(observability::audit_reason::agent_decision,
+                       "agent=" + cfg.id + " unavailable during a WebSocket connection, failure-mode closed", "blocked");
+            verdict = {false, false, 1011};
+            break;
+        }
+        state.report(true, false, agent::now_ms(), cfg);
+        if (d.has_block()) {
+            count(e, agent_outcome::block);
+            ra.blocked_by = cfg.id;
+            conn.audit(observability::audit_reason::agent_decision, audit_details(cfg.id, d, 1008), "blocked");
+            verdict = {false, false, 1008};
+            break;
+        }
+        count(e, agent_outcome::allow);
+        if (d.has_replace_body()) {
+            payload = d.replace_body();
+            verdict.replaced = true;
+        }
+    }
+    if (ra.frame_waiters.empty()) {
+        ra.frame_busy = false;
+    } else {
+        ra.frame_waiters.front()->granted = true;
+        ra.frame_waiters.front()->timer->cancel();
+    }
+    co_return verdict;
 }
 
 void finish_agents(http1_connection& conn) {

@@ -44,6 +44,13 @@ struct request_agents {
     http1::chunked_decoder decoder;  // chunked: where the client's body continues
     std::string head_copy;       // the request head, once detached from the read buffer
     std::string blocked_by;      // id of the agent whose decision answered the request
+    // WebSocket frames of both directions take turns at the agents (one event per stream).
+    struct frame_waiter {
+        boost::asio::steady_timer* timer;
+        bool granted = false;  // the turn was handed over (else the wait was cancelled)
+    };
+    bool frame_busy = false;
+    std::vector<frame_waiter*> frame_waiters;
 
     bool active() const { return !entries.empty(); }
 };
@@ -69,6 +76,21 @@ agent::awaitable<bool> response_body_piece(http1_connection& conn, const config:
                                            std::string& body, std::size_t piece_start, bool done);
 agent::awaitable<bool> response_body_end(http1_connection& conn, const config::route_config& route,
                                          std::string& body, bool done);
+
+// WebSocket frames after an upgrade, for agents that asked for WEBSOCKET_FRAME: whether any
+// did, the largest payload they inspect (the smallest of their limits), whether a larger frame
+// may pass uninspected (every such agent has body-over-limit "skip"), and the verdict on one
+// data frame (its unmasked payload, replaced in place when an agent rewrote it).
+struct frame_verdict {
+    bool forward = true;
+    bool replaced = false;
+    std::uint16_t close_code = 0;  // !forward: end the connection with this close code (0: it is ending)
+};
+bool websocket_inspected(http1_connection& conn);
+std::uint64_t websocket_frame_limit(http1_connection& conn);
+bool websocket_oversize_passes(http1_connection& conn);
+agent::awaitable<frame_verdict> websocket_frame_event(http1_connection& conn, bool client_to_server,
+                                                      std::uint8_t opcode, bool fin, std::string& payload);
 
 // The log phase: REQUEST_COMPLETE to the agents that asked for it, then every stream ends and
 // every concurrency slot is returned.

@@ -59,6 +59,10 @@ private:
     awaitable<void> tunnel();
     awaitable<void> pump_to_upstream();
     awaitable<void> pump_to_downstream();
+    // The tunnel of a WebSocket connection whose frames agents inspect: relays frame by frame
+    // in one direction, each data frame decided by the agents (agent_phase.cpp) first.
+    awaitable<void> frame_pump(bool from_client);
+    awaitable<bool> send_close(std::uint16_t code);
     awaitable<std::size_t> read_upstream(boost::system::error_code& ec);
     awaitable<bool> write_downstream(std::string_view first, std::string_view second = {});
     awaitable<void> fail(int status, observability::local_reply_reason reason);

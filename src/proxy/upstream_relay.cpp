@@ -6,7 +6,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <cstring>
+
 #include "http/http1/parser.hpp"
+#include "http/websocket/frame.hpp"
 #include "http/http1/serializer.hpp"
 #include "proxy/chunked_scan.hpp"
 #include "proxy/forwarding.hpp"
@@ -282,6 +285,99 @@ awaitable<void> upstream_exchange::pump_to_downstream() {
     }
 }
 
+namespace {
+
+bool is_websocket(const http1::response_head& response) {
+    for (const auto& h : response.headers)
+        if (http1::iequals(h.name, "upgrade") && http1::iequals(h.value, "websocket")) return true;
+    return false;
+}
+
+}  // namespace
+
+awaitable<bool> upstream_exchange::send_close(std::uint16_t code) {
+    // To the client unmasked, to the upstream masked (RFC 6455 §5.3: client frames are masked).
+    std::string to_client, to_upstream;
+    websocket::append_close(to_client, code, {}, nullptr);
+    std::uint8_t mask[4];
+    const std::uint64_t r = down_.worker().ids.next64();
+    std::memcpy(mask, &r, sizeof mask);
+    websocket::append_close(to_upstream, code, {}, mask);
+    const bool a = co_await write_downstream(to_client);
+    const bool b = co_await write_upstream(to_upstream);
+    co_return a && b;
+}
+
+awaitable<void> upstream_exchange::frame_pump(bool from_client) {
+    auto& src = from_client ? down_.input() : up_->buffer;
+    // A frame is inspected whole, from the read buffer: the limit is also what fits in it.
+    const std::uint64_t limit = std::min<std::uint64_t>(websocket_frame_limit(down_), src.max_capacity() - 14);
+    std::string payload, out;
+    std::uint64_t passthrough = 0;  // bytes of an oversized frame still to relay uninspected
+    // (if/else, not ?: — g++ 12 evaluates both co_awaits of a conditional expression)
+    auto forward = [&](std::string_view bytes) -> awaitable<bool> {
+        if (from_client) co_return co_await write_upstream(bytes);
+        co_return co_await down_.write(bytes);
+    };
+    for (;;) {
+        if (passthrough > 0 && !src.empty()) {
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(passthrough, src.size()));
+            if (!co_await forward(src.readable().substr(0, n))) co_return;
+            src.consume(n);
+            passthrough -= n;
+            continue;
+        }
+        websocket::frame_header h;
+        websocket::error err{};
+        const auto st = passthrough > 0 ? websocket::parse_status::need_more
+                                        : websocket::parse_header(src.readable(), from_client, limit, h, err);
+        const bool complete = st == websocket::parse_status::ok && src.size() >= h.header_size + h.payload_length;
+        if (st == websocket::parse_status::error && err == websocket::error::too_large) {
+            if (!websocket_oversize_passes(down_)) {
+                co_await send_close(1009);  // message too big to inspect
+                co_return;
+            }
+            passthrough = h.header_size + h.payload_length;  // relayed as it comes, not inspected
+            continue;
+        }
+        if (st == websocket::parse_status::error) {
+            co_await send_close(1002);  // protocol error
+            co_return;
+        }
+        if (!complete) {
+            boost::system::error_code ec;
+            down_.set_deadline(timeout_kind::upstream_body_idle, snap_.cfg->timeouts.upstream_body_idle, &up_->socket);
+            std::size_t n = 0;
+            if (from_client) n = co_await down_.read_some(ec);
+            else n = co_await read_some_upstream(ec);
+            if (n == 0) co_return;
+            continue;
+        }
+        const std::size_t size = h.header_size + static_cast<std::size_t>(h.payload_length);
+        const std::string_view frame = src.readable().substr(0, size);
+        if (h.opcode >= 0x8) {  // control frames pass as they are
+            if (!co_await forward(frame)) co_return;
+            src.consume(size);
+            continue;
+        }
+        payload.assign(frame.substr(h.header_size));
+        if (h.masked) websocket::unmask(payload.data(), payload.size(), h.mask);
+        const frame_verdict v = co_await websocket_frame_event(down_, from_client, h.opcode, h.fin, payload);
+        if (!v.forward) {
+            if (v.close_code != 0) co_await send_close(v.close_code);
+            co_return;
+        }
+        if (v.replaced) {
+            out.clear();
+            websocket::append_frame(out, h.fin, h.opcode, payload, h.masked ? h.mask : nullptr);
+            if (!co_await forward(out)) co_return;
+        } else if (!co_await forward(src.readable().substr(0, size))) {
+            co_return;
+        }
+        src.consume(size);
+    }
+}
+
 awaitable<void> upstream_exchange::tunnel() {
     // 101 Switching Protocols: forward the head with the upgrade fields, then relay bytes both
     // ways until either side closes or the tunnel idles past upstream-body-idle.
@@ -303,7 +399,10 @@ awaitable<void> upstream_exchange::tunnel() {
     up_->buffer.consume(up_->buffer.size());
 
     using namespace asio::experimental::awaitable_operators;
-    co_await (pump_to_upstream() || pump_to_downstream());
+    if (down_.agents().active() && websocket_inspected(down_) && is_websocket(response_))
+        co_await (frame_pump(true) || frame_pump(false));
+    else
+        co_await (pump_to_upstream() || pump_to_downstream());
     down_.clear_deadline();
     up_.reset();
 }

@@ -14,9 +14,6 @@ connection. Routes are chosen with the X-Route header; route "via-ID" consults a
 AgentConfigTest starts a Sentinel per test (config push: rejections at start-up and on
 reload, re-push and drain on reload, unreachable agents).
 
-Tests whose comment starts with "PROXY BUG" are written to PROTOCOL.md and fail until the
-proxy is fixed; the comment says what goes wrong.
-
 Run: cd test/integration && SENTINEL_BIN=/path/to/sentinel /usr/bin/python3 -m unittest -v test_agents
 """
 
@@ -902,17 +899,9 @@ class AgentsTest(AgentTestBase):
         self.assertEqual((r.status, r.body, r.header("Content-Length")), (200, b"short", "5"), r)
 
     def test_streamed_body_pieces_respect_the_agent_frame_limit(self):
-        # PROXY BUG (reported): in stream mode a piece read from the client goes to the agent
-        # as one REQUEST_BODY however large (body_piece() never looks at caps().max_frame);
-        # test_agent.py (HELLO_ACK max_frame_size 4096) gets an 8018-byte payload, calls it a
-        # protocol error and drops the connection, and the request gets the failure mode (503).
         self.check_split_body("strm-frames", self.agents["strmsmall"])
 
     def test_large_request_head_does_not_break_the_agent_connection(self):
-        # PROXY BUG (reported): REQUEST_HEADERS is sent whatever its size; over the agent's
-        # max_frame_size (PROTOCOL.md §2: MUST NOT) the agent drops the connection, failing
-        # every other request open on it. The test accepts any answer for the big request
-        # (failure mode or decision) but not a broken connection.
         proc = self.agents["bufsmall"]
         r, _ = self.send("head-frames", "allow", headers=[("X-Big", "b" * 6000)])
         self.assertIn(r.status, (200, 503), r)
@@ -1024,10 +1013,6 @@ class AgentsTest(AgentTestBase):
         # The agent takes one stream at a time (HELLO_ACK max_concurrency 1): a second request
         # must not be sent to it while the first is open (the SDK would call that a protocol
         # error), and it proceeds once the first stream ends.
-        # PROXY BUG (reported): channel::open_stream() waits for a connection with room on
-        # ready_waiters_, which only a new connection wakes (notify_ready), never a stream that
-        # ends; the second request sleeps the agent's whole timeout (2 s here) although the
-        # stream is free after 0.3 s, and is then sent (so it passes, late).
         mc1 = self.agents["mc1"]
         first, tid = {}, new_id()
 
@@ -1112,11 +1097,6 @@ class AgentsTest(AgentTestBase):
         wait_until(consulted, 5, interval=0.05, what="the agent to be used again after HEALTHY")
 
     def test_restarted_agent_is_used_again_after_it_was_unhealthy(self):
-        # PROXY BUG (suspected; reported): health is kept per agent id across connections
-        # (agent_state::unhealthy_), and nothing clears it when a new connection completes its
-        # handshake. An agent that reported UNHEALTHY and was then restarted healthy (the SDK
-        # sends HEALTH after HELLO_ACK only when not HEALTHY) is never asked again; the state
-        # lives in the agent registry, which reloads keep, so only a proxy restart clears it.
         sick2 = self.agents["sick2"]
         self.assertEqual(self.send("sick2", "unhealthy")[0].status, 200)
         r, _ = self.send("sick2", "block", headers=[("X-Agent-Status", "409")])
@@ -1231,10 +1211,6 @@ class AgentConfigTest(AgentTestBase):
         self.assertEqual(children[1]["props"], {"strict": True}, children[1])
 
     def test_rejection_of_an_agent_without_a_config_block_points_at_the_agent(self):
-        # PROXY BUG (reported): an agent without a `config {}` block whose agent rejects the
-        # (empty) block is reported as "<config>:1:1: agent ... rejected its config" — no file,
-        # no position. PROTOCOL.md §3 wants the file, line and column; with no block in the
-        # file, the agent's own node is where the operator has to look.
         text, output = self.start_rejected()
         line, col = line_col(text, 'agent "cfg-open"')
         self.assertRegex(output, r'sentinel\.kdl:%d:%d: agent "cfg-open" rejected its config' % (line, col))
@@ -1358,9 +1334,6 @@ class AgentConfigTest(AgentTestBase):
         self.assertIsNone(later.find_request(tid2))
 
     def test_agent_metadata_in_the_access_log(self):
-        # PROXY BUG (reported): PROTOCOL.md §6 says decision metadata is "written to the access
-        # log field `agent-metadata`"; the access-log schema has no such field (the config is
-        # refused), and nothing writes the metadata.
         log_path = os.path.join(self.workdir, "access.log")
         obs = ('observability { access-log { path "%s"; fields "request-id" "route" "agent-metadata" } }'
                % log_path)

@@ -297,8 +297,12 @@ class TestAgent(sa.Agent):
         return self.inspect_body(stream, chunk, "response")
 
     async def on_websocket_frame(self, stream, frame):
+        if self.options.frame_delay_ms:
+            await asyncio.sleep(self.options.frame_delay_ms / 1000)
         if b"EVIL" in frame.payload:
             return self.block_decision(403)
+        if frame.payload.startswith(b"REPLACE:"):  # the rest becomes the frame's payload
+            return pb.Decision(allow=True, replace_body=frame.payload[len(b"REPLACE:"):])
         return None
 
     # -- behaviours -------------------------------------------------------------------------
@@ -425,6 +429,8 @@ def parse_args(argv=None):
     parser.add_argument("--versions", default="1", help="comma-separated protocol versions spoken")
     parser.add_argument("--handshake", choices=["normal", "silent", "close"], default="normal")
     parser.add_argument("--health", choices=["healthy", "degraded", "unhealthy"], default="healthy")
+    parser.add_argument("--frame-delay-ms", type=int, default=0,
+                        help="wait this long before answering each WEBSOCKET_FRAME")
     args = parser.parse_args(argv)
     try:
         args.events = [EVENT_NAMES[e.strip()] for e in args.events.split(",") if e.strip()]

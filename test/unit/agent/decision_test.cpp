@@ -105,3 +105,21 @@ TEST(HeaderEdits, ApplyInOrder) {
     ASSERT_EQ(e.add.size(), 1u);
     EXPECT_EQ(e.drop.size(), 1u);
 }
+
+TEST(Decision, WebSocketFramesAreOnlyAllowedOrBlocked) {
+    v1::Decision d = allow();
+    d.set_replace_body("new payload");
+    EXPECT_FALSE(agent::check_decision(d, decision_point::websocket_frame, false).has_value());
+    v1::Decision b;
+    b.mutable_block()->set_status(403);
+    EXPECT_FALSE(agent::check_decision(b, decision_point::websocket_frame, false).has_value());
+    v1::Decision r;
+    r.mutable_redirect()->set_location("/x");
+    EXPECT_TRUE(agent::check_decision(r, decision_point::websocket_frame, false).has_value());
+    v1::Decision n;
+    n.set_need_more_body(true);
+    EXPECT_TRUE(agent::check_decision(n, decision_point::websocket_frame, true).has_value());
+    v1::Decision m = allow();
+    *m.add_response_headers() = mutation(v1::HeaderMutation::SET, "X-A", "1");
+    EXPECT_TRUE(agent::check_decision(m, decision_point::websocket_frame, false).has_value());
+}
