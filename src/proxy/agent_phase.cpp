@@ -311,44 +311,38 @@ awaitable<void> reply_over_limit(http1_connection& conn, const config::route_con
     }
 }
 
-// Sends the inspected part of a held body to a buffer-mode agent, in events no larger than
-// its frame limit; the body is rebuilt from the chunks the agent replaced.
-awaitable<bool> send_buffered(http1_connection& conn, const config::route_config& route, request_agents::entry& e,
-                              body_side side, std::string& body, bool truncated) {
-    const std::size_t inspected = std::min<std::size_t>(body.size(), e.limit);
+// Sends body[from, end) to `e` in events that fit its frame limit, each answered; `last`:
+// the final event ends the body (and carries `truncated`). A replacement rewrites the held
+// body in place, moving what follows. False when a decision answered the request.
+awaitable<bool> send_body_events(http1_connection& conn, const config::route_config& route, request_agents::entry& e,
+                                 body_side side, std::string& body, std::size_t from, std::size_t end, bool last,
+                                 bool truncated) {
     const std::uint32_t frame = e.stream.caps().max_frame;
     const std::size_t step = frame > 1024 ? frame - 512 : 512;
-    std::string rebuilt;
-    bool replaced = false;
-    for (std::size_t off = 0;;) {
-        const std::size_t n = std::min(step, inspected - off);
-        const bool last = off + n == inspected;
+    do {
+        const std::size_t n = std::min(step, end - from);
+        const bool is_last = last && from + n == end;
         v1::BodyChunk chunk;
-        chunk.set_data(body.substr(off, n));
-        chunk.set_offset(off);
-        chunk.set_last(last);
-        chunk.set_truncated(last && truncated);
+        chunk.set_data(body.substr(from, n));
+        chunk.set_offset(from);
+        chunk.set_last(is_last);
+        chunk.set_truncated(is_last && truncated);
         v1::Decision d;
-        const auto st = co_await e.stream.call(side.frame(), chunk, last && last_event(e, side), cfg_of(conn, e).timeout,
-                                               &conn.socket(), d);
-        if (!co_await decide(conn, route, e, st, d, side.point(), !last, !truncated)) co_return false;
-        if (e.skipped) co_return true;
+        const auto st = co_await e.stream.call(side.frame(), chunk, is_last && last_event(e, side),
+                                               cfg_of(conn, e).timeout, &conn.socket(), d);
+        if (!co_await decide(conn, route, e, st, d, side.point(), !is_last, !truncated)) co_return false;
+        if (e.skipped) break;
         if (d.has_replace_body()) {
-            replaced = true;
-            rebuilt += d.replace_body();
+            const std::string& r = d.replace_body();
+            body.replace(from, n, r);
+            end = end + r.size() - n;
+            from += r.size();
         } else {
-            rebuilt.append(body, off, n);
+            from += n;
         }
-        off += n;
-        if (last || !e.inspecting) {
-            if (replaced) {
-                rebuilt.append(body, off, std::string::npos);
-                body = std::move(rebuilt);
-            }
-            e.inspecting = false;
-            co_return true;
-        }
-    }
+        if (!e.inspecting) break;  // allowed: no more of this body
+    } while (from < end);
+    co_return true;
 }
 
 // Limits of the agents inspecting this body; their largest (0: none inspects it). A body
@@ -386,35 +380,9 @@ awaitable<bool> body_piece(http1_connection& conn, const config::route_config& r
             co_await reply_over_limit(conn, route, side);
             co_return false;
         }
-        // The piece goes in events that fit the agent's frame limit; each is answered.
-        const std::uint32_t frame = e.stream.caps().max_frame;
-        const std::size_t step = frame > 1024 ? frame - 512 : 512;
-        std::size_t from = std::min(piece_start, end_at);
-        std::size_t end = end_at;
-        do {
-            const std::size_t n = std::min(step, end - from);
-            const bool final_part = from + n == end;
-            const bool is_last = last && final_part;
-            v1::BodyChunk chunk;
-            chunk.set_data(body.substr(from, n));
-            chunk.set_offset(from);
-            chunk.set_last(is_last);
-            chunk.set_truncated(is_last && truncated);
-            v1::Decision d;
-            const auto st = co_await e.stream.call(side.frame(), chunk, is_last && last_event(e, side),
-                                                   cfg_of(conn, e).timeout, &conn.socket(), d);
-            if (!co_await decide(conn, route, e, st, d, side.point(), !is_last, !truncated)) co_return false;
-            if (e.skipped) break;
-            if (d.has_replace_body()) {
-                const std::string& r = d.replace_body();
-                body.replace(from, n, r);
-                end = end + r.size() - n;  // offsets after it move with the replacement
-                from += r.size();
-            } else {
-                from += n;
-            }
-            if (!e.inspecting) break;  // allowed: no more of this body
-        } while (from < end);
+        if (!co_await send_body_events(conn, route, e, side, body, std::min(piece_start, end_at), end_at, last,
+                                       truncated))
+            co_return false;
         if (last) e.inspecting = false;
     }
     co_return true;
@@ -432,7 +400,10 @@ awaitable<bool> body_end(http1_connection& conn, const config::route_config& rou
             co_await reply_over_limit(conn, route, side);
             co_return false;
         }
-        if (!co_await send_buffered(conn, route, e, side, body, truncated)) co_return false;
+        if (!co_await send_body_events(conn, route, e, side, body, 0, std::min<std::size_t>(body.size(), e.limit), true,
+                                       truncated))
+            co_return false;
+        e.inspecting = false;
     }
     for (auto& e : ra.entries)
         if (e.inspecting && !e.skipped) {

@@ -1,9 +1,11 @@
 // Scanning chunked bytes before relaying them verbatim (request bodies in the exchange,
-// response bodies in the relay): shared by upstream_exchange.cpp and upstream_relay.cpp.
+// response bodies in the relay), or re-chunking them after agents held the start of the
+// body: shared by upstream_exchange.cpp and upstream_relay.cpp.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "http/http1/chunked.hpp"
@@ -30,6 +32,36 @@ inline chunked_scan scan_chunked(http1::chunked_decoder& decoder, std::string_vi
         if (status == http1::chunked_decoder::status::data) {
             scan.data_bytes += chunk.size();
         } else if (status == http1::chunked_decoder::status::done) {
+            scan.done = true;
+            break;
+        } else if (status == http1::chunked_decoder::status::error) {
+            scan.error = true;
+            break;
+        } else {
+            break;
+        }
+    }
+    return scan;
+}
+
+// For a chunked body whose start agents held (decoded): the decoder is past that start, so the
+// rest cannot go verbatim. Decodes buffered bytes and appends their data re-encoded as chunks
+// to `out` (and the last chunk once the message ends; trailers are dropped), stopping when
+// `out` holds 64 KiB.
+inline chunked_scan rechunk(http1::chunked_decoder& decoder, std::string_view data, std::string& out) {
+    chunked_scan scan;
+    while (scan.consumed < data.size() && out.size() < 65536) {
+        std::size_t consumed = 0;
+        std::string_view chunk;
+        const auto status = decoder.decode(data.substr(scan.consumed), consumed, chunk);
+        scan.consumed += consumed;
+        if (status == http1::chunked_decoder::status::data) {
+            http1::append_chunk_header(out, chunk.size());
+            out.append(chunk);
+            http1::append_chunk_end(out);
+            scan.data_bytes += chunk.size();
+        } else if (status == http1::chunked_decoder::status::done) {
+            http1::append_last_chunk(out);
             scan.done = true;
             break;
         } else if (status == http1::chunked_decoder::status::error) {

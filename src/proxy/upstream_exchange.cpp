@@ -853,35 +853,20 @@ awaitable<upstream_exchange::outcome> upstream_exchange::send_rechunked_body() {
     std::uint64_t body_bytes = replay_.size();
     for (;;) {
         out.clear();
-        bool done = false;
-        for (;;) {
-            std::size_t used = 0;
-            std::string_view data;
-            const auto st = decoder.decode(in.readable(), used, data);
-            if (st == http1::chunked_decoder::status::data) {
-                http1::append_chunk_header(out, data.size());
-                out.append(data);
-                http1::append_chunk_end(out);
-                body_bytes += data.size();
-            }
-            in.consume(used);
-            if (st == http1::chunked_decoder::status::done) {
-                http1::append_last_chunk(out);
-                done = true;
-            }
-            if (st == http1::chunked_decoder::status::error) {
-                co_await fail(400, local_reply_reason::bad_request);
-                co_return outcome::done;
-            }
-            if (st != http1::chunked_decoder::status::data || out.size() >= 65536) break;
+        const chunked_scan scan = rechunk(decoder, in.readable(), out);
+        in.consume(scan.consumed);
+        body_bytes += scan.data_bytes;
+        if (scan.error) {
+            co_await fail(400, local_reply_reason::bad_request);
+            co_return outcome::done;
         }
         if (body_bytes > snap_.max_body) {
             co_await fail(413, local_reply_reason::body_too_large);
             co_return outcome::done;
         }
         if (!out.empty() && !co_await write_upstream(out)) co_return down_.expired() ? outcome::timeout : outcome::reset;
-        if (done) co_return outcome::ok;
-        if (!in.empty()) continue;
+        if (scan.done) co_return outcome::ok;
+        if (!in.empty() && scan.consumed > 0) continue;  // stopped at 64 KiB of output
         down_.set_deadline(timeout_kind::client_body_idle, snap_.cfg->timeouts.client_body_idle);
         boost::system::error_code ec;
         if (co_await down_.read_some(ec) == 0) {

@@ -199,30 +199,15 @@ awaitable<bool> upstream_exchange::relay_response_body() {
         std::string out;
         for (;;) {
             out.clear();
-            bool done = false;
-            for (;;) {
-                std::size_t consumed = 0;
-                std::string_view data;
-                const auto status = response_decoder_.decode(buffer.readable(), consumed, data);
-                if (status == http1::chunked_decoder::status::error) {
-                    down_.worker().metrics.upstream_bad_responses.inc();
-                    co_return false;
-                }
-                if (!data.empty()) {
-                    http1::append_chunk_header(out, data.size());
-                    out.append(data);
-                    http1::append_chunk_end(out);
-                }
-                buffer.consume(consumed);
-                if (status == http1::chunked_decoder::status::done) {
-                    http1::append_last_chunk(out);
-                    done = true;
-                }
-                if (status != http1::chunked_decoder::status::data || out.size() >= 65536) break;
+            const chunked_scan scan = rechunk(response_decoder_, buffer.readable(), out);
+            buffer.consume(scan.consumed);
+            if (scan.error) {
+                down_.worker().metrics.upstream_bad_responses.inc();
+                co_return false;
             }
             if (!out.empty() && !co_await write_downstream(out)) co_return false;
-            if (done) co_return true;
-            if (buffer.empty() && co_await read_upstream(ec) == 0) co_return false;
+            if (scan.done) co_return true;
+            if ((buffer.empty() || scan.consumed == 0) && co_await read_upstream(ec) == 0) co_return false;
         }
     }
 
