@@ -1,5 +1,7 @@
 #include "agent/channel.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -202,28 +204,25 @@ awaitable<bool> connection::establish() {
     timer_.expires_after(cfg.connect_timeout);
     // Connect (resolving a TCP agent's host first), bounded by the timer.
     auto connect = [&]() -> awaitable<boost::system::error_code> {
-        if (cfg.socket.starts_with("tcp://")) {
-            const std::string hp = cfg.socket.substr(6);
+        if (ch_.target_.starts_with("tcp://")) {
+            // The host was resolved when the snapshot was built (never on a worker thread).
+            const std::string hp = ch_.target_.substr(6);
             const auto colon = hp.rfind(':');
             std::string host = hp.substr(0, colon);
             if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
-            asio::ip::tcp::resolver resolver(ch_.io_);
-            auto [rec, results] = co_await resolver.async_resolve(host, hp.substr(colon + 1), use_tuple);
-            if (rec) co_return rec;
-            boost::system::error_code cec = asio::error::host_not_found;
-            for (const auto& r : results) {
-                const asio::generic::stream_protocol::endpoint ep(r.endpoint());
-                socket_ = asio::generic::stream_protocol::socket(ch_.io_);
-                std::tie(cec) = co_await socket_.async_connect(ep, use_tuple);
-                if (!cec) {
-                    const int one = 1;
-                    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
-                    break;
-                }
+            boost::system::error_code aec;
+            const auto address = asio::ip::make_address(host, aec);
+            if (aec) co_return asio::error::host_not_found;
+            const asio::ip::tcp::endpoint tcp_ep(address, static_cast<std::uint16_t>(std::stoul(hp.substr(colon + 1))));
+            socket_ = asio::generic::stream_protocol::socket(ch_.io_);
+            auto [cec] = co_await socket_.async_connect(asio::generic::stream_protocol::endpoint(tcp_ep), use_tuple);
+            if (!cec) {
+                const int one = 1;
+                ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             }
             co_return cec;
         }
-        const asio::generic::stream_protocol::endpoint ep(asio::local::stream_protocol::endpoint(cfg.socket));
+        const asio::generic::stream_protocol::endpoint ep(asio::local::stream_protocol::endpoint(ch_.target_));
         socket_ = asio::generic::stream_protocol::socket(ch_.io_);
         auto [cec] = co_await socket_.async_connect(ep, use_tuple);
         co_return cec;
@@ -231,13 +230,13 @@ awaitable<bool> connection::establish() {
     auto result = co_await (connect() || timer_.async_wait(use_tuple));
     if (result.index() == 1) {
         ch_.metrics_.connect_failures.inc();
-        log::warn("agent connect timed out", {{"agent", cfg.id}, {"socket", cfg.socket}});
+        log::warn("agent connect timed out", {{"agent", cfg.id}, {"socket", ch_.target_}});
         close();
         co_return false;
     }
     if (ec = std::get<0>(result); ec) {
         ch_.metrics_.connect_failures.inc();
-        log::warn("agent connect failed", {{"agent", cfg.id}, {"socket", cfg.socket}, {"error", ec.message()}});
+        log::warn("agent connect failed", {{"agent", cfg.id}, {"socket", ch_.target_}, {"error", ec.message()}});
         close();
         co_return false;
     }
@@ -577,10 +576,10 @@ void protobuf_log(google::protobuf::LogLevel level, const char*, int, const std:
 
 }  // namespace
 
-channel::channel(asio::io_context& io, config::agent_config cfg, std::shared_ptr<agent_state> state,
+channel::channel(asio::io_context& io, config::agent_config cfg, std::string target, std::shared_ptr<agent_state> state,
                  observability::agent_slot& metrics, std::uint32_t worker)
-    : io_(io), cfg_(std::move(cfg)), state_(std::move(state)), metrics_(metrics), worker_(worker),
-      tree_(make_config_tree(cfg_)) {
+    : io_(io), cfg_(std::move(cfg)), target_(std::move(target)), state_(std::move(state)), metrics_(metrics),
+      worker_(worker), tree_(make_config_tree(cfg_)) {
     static std::once_flag once;
     std::call_once(once, [] { google::protobuf::SetLogHandler(&protobuf_log); });
     proto::append_message(hello_, proto::frame_type::hello, 0, 0, make_hello(cfg_, tree_, worker_));

@@ -101,8 +101,9 @@ private:
 
 class channel : public std::enable_shared_from_this<channel> {
 public:
-    channel(boost::asio::io_context& io, config::agent_config cfg, std::shared_ptr<agent_state> state,
-            observability::agent_slot& metrics, std::uint32_t worker);
+    // `target`: the Unix socket path, or "tcp://ip:port" (resolve_target()).
+    channel(boost::asio::io_context& io, config::agent_config cfg, std::string target,
+            std::shared_ptr<agent_state> state, observability::agent_slot& metrics, std::uint32_t worker);
     ~channel();
 
     void start();
@@ -128,6 +129,7 @@ private:
 
     boost::asio::io_context& io_;
     const config::agent_config cfg_;
+    const std::string target_;
     const std::shared_ptr<agent_state> state_;
     observability::agent_slot& metrics_;
     const std::uint32_t worker_;

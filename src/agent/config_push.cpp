@@ -1,6 +1,7 @@
 #include "agent/config_push.hpp"
 
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -97,6 +98,34 @@ std::vector<std::string> describe_config_errors(const config::agent_config& agen
         out.push_back(file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column) + ": agent \"" +
                       agent.id + "\" rejected its config: " + e.message());
     }
+    return out;
+}
+
+std::string resolve_target(const std::string& socket, std::string& error) {
+    if (!socket.starts_with("tcp://")) return socket;
+    const std::string hp = socket.substr(6);
+    const auto colon = hp.rfind(':');
+    std::string host = hp.substr(0, colon);
+    if (host.size() > 1 && host.front() == '[') return socket;  // an IPv6 literal
+    in_addr v4{};
+    if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return socket;
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (const int g = ::getaddrinfo(host.c_str(), nullptr, &hints, &res); g != 0 || res == nullptr) {
+        error = "cannot resolve " + host + ": " + ::gai_strerror(g);
+        return socket;
+    }
+    char text[INET6_ADDRSTRLEN] = {};
+    std::string out;
+    if (res->ai_family == AF_INET6) {
+        ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr, text, sizeof text);
+        out = "tcp://[" + std::string(text) + "]:" + hp.substr(colon + 1);
+    } else {
+        ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr, text, sizeof text);
+        out = "tcp://" + std::string(text) + ":" + hp.substr(colon + 1);
+    }
+    ::freeaddrinfo(res);
     return out;
 }
 

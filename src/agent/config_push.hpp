@@ -36,6 +36,12 @@ struct validation {
 // by `timeout`; for the main thread at start-up and reload, never for workers.
 validation validate_config(const config::agent_config& agent, std::chrono::milliseconds timeout);
 
+// Where to connect for `socket` ("/path" or "tcp://host:port"): a TCP host name is resolved
+// here (blocking getaddrinfo: for the main thread, when a snapshot is built), so workers only
+// ever connect to an address. A name that does not resolve is returned as is (the workers'
+// connects then fail and are counted) and `error` says why.
+std::string resolve_target(const std::string& socket, std::string& error);
+
 // Opens a blocking, connected socket to `agent.socket` ("/path" or "tcp://host:port") within
 // `timeout`; -1 and `error` set on failure.
 int connect_blocking(const std::string& socket, std::chrono::milliseconds timeout, std::string& error);

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/config_push.hpp"
 #include "common/version.hpp"
 
 namespace sentinel::proxy {
@@ -85,6 +86,9 @@ std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::con
     for (const auto& a : c.agents) {
         agent_index.emplace(a.id, static_cast<std::uint32_t>(snap->agent_states.size()));
         snap->agent_states.push_back(agents.get(a.id));
+        std::string error;
+        snap->agent_targets.push_back(agent::resolve_target(a.socket, error));
+        if (!error.empty()) spdlog::warn("agent \"{}\": {}; its connections will fail until a reload resolves it", a.id, error);
         snap->agent_keys.push_back(agent::settings_key(a));
     }
     for (const auto& r : c.routes) {

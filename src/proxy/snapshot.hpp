@@ -34,10 +34,12 @@ struct snapshot {
     std::unordered_map<std::string, const config::listener_config*> listeners;
     // TLS contexts of the https listeners, by listen key.
     std::unordered_map<std::string, std::shared_ptr<const tls::server_context>> tls_contexts;
-    // Agents, by cfg->agents index: the state shared across workers and reloads, and the
-    // identity of the settings (a worker keeps its connections while the key is unchanged).
+    // Agents, by cfg->agents index: the state shared across workers and reloads, the identity
+    // of the settings, and where to connect (a worker keeps its connections while the key and
+    // the target are unchanged: see channel_key()).
     std::vector<std::shared_ptr<agent::agent_state>> agent_states;
     std::vector<std::string> agent_keys;
+    std::vector<std::string> agent_targets;  // the Unix socket path, or "tcp://ip:port" resolved now
     std::vector<std::vector<std::uint32_t>> route_agents;  // per cfg->routes index: cfg->agents indexes
 
     explicit snapshot(std::shared_ptr<const config::config> c)
@@ -45,6 +47,8 @@ struct snapshot {
 
     // Certificate files (or OCSP responses) changed on disk since this snapshot was built.
     bool tls_files_changed() const;
+
+    std::string channel_key(std::size_t agent) const { return agent_keys[agent] + '\n' + agent_targets[agent]; }
 
     const std::vector<std::uint32_t>& agents_for(const config::route_config& route) const {
         return route_agents[static_cast<std::size_t>(&route - cfg->routes.data())];

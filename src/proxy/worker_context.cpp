@@ -61,13 +61,13 @@ void worker_context::update_agent_channels() {
     std::unordered_map<std::string, std::shared_ptr<agent::channel>> next;
     agent_table_.clear();
     for (std::size_t i = 0; i < agents.size(); ++i) {
-        const std::string& key = snapshot_->agent_keys[i];
+        const std::string key = snapshot_->channel_key(i);
         auto it = agent_channels_.find(key);
         std::shared_ptr<agent::channel> ch;
         if (it != agent_channels_.end()) {
             ch = it->second;
         } else {
-            ch = std::make_shared<agent::channel>(ctx_, agents[i], snapshot_->agent_states[i],
+            ch = std::make_shared<agent::channel>(ctx_, agents[i], snapshot_->agent_targets[i], snapshot_->agent_states[i],
                                                   metrics.labelled.agent(agents[i].id), index_);
             ch->start();
         }
@@ -81,7 +81,7 @@ void worker_context::update_agent_channels() {
 
 agent::channel* worker_context::agent_channel(const snapshot& snap, std::uint32_t index) {
     if (&snap == snapshot_.get()) return agent_table_[index];
-    if (auto it = agent_channels_.find(snap.agent_keys[index]); it != agent_channels_.end()) return it->second.get();
+    if (auto it = agent_channels_.find(snap.channel_key(index)); it != agent_channels_.end()) return it->second.get();
     const std::string& id = snap.cfg->agents[index].id;
     for (auto* ch : agent_table_)
         if (ch->cfg().id == id) return ch;

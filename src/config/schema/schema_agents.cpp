@@ -57,7 +57,7 @@ node_spec agents_block() {
     auto agent = block("agent", &append_with_id<&config::agents>, {
         key("socket", string("path"), set<&agent_config::socket>())
             .req()
-            .with_doc("Where the agent listens: a Unix socket path (relative to the declaring file) or `tcp://host:port`."),
+            .with_doc("Where the agent listens: a Unix socket path (relative to the declaring file) or `tcp://host:port` (a name is resolved when the config is loaded or reloaded, never on the request path)."),
         key("failure-mode", enumeration({"open", "closed"}), set<&agent_config::failure_mode>())
             .req()
             .with_doc("What a request gets when the agent cannot answer (timeout, error, shed, breaker open, unhealthy): `open` continues as if it allowed, `closed` answers 503. No default: the choice is always written down."),
