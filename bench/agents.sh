@@ -24,8 +24,8 @@ WRK=${WRK:-wrk}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-1 50}
-RATE_CLIENTS=${RATE_CLIENTS:-50}
-RATE_PER_CLIENT=${RATE_PER_CLIENT:-100}   # 50 x 100 = 5,000 requests/s offered
+RATE_CLIENTS=${RATE_CLIENTS:-4}
+RATE_PER_CLIENT=${RATE_PER_CLIENT:-1250}   # 4 x 1,250 = 5,000 requests/s offered (few clients: their timers fire together)
 H2LOAD=${H2LOAD:-h2load}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
