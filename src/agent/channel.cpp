@@ -38,7 +38,10 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // pings, and a write queue (frames are appended and flushed by one writer at a time).
 class connection : public std::enable_shared_from_this<connection> {
 public:
-    connection(channel& ch) : ch_(ch), socket_(ch.io_), timer_(ch.io_), ping_timer_(ch.io_) {}
+    // Holds its channel: a stream (owned by a request) may outlive the channel's own
+    // coroutines, e.g. when a reload retires the channel or the worker shuts down.
+    explicit connection(channel& ch)
+        : owner_(ch.shared_from_this()), ch_(ch), socket_(ch.io_), timer_(ch.io_), ping_timer_(ch.io_) {}
 
     // Connect and handshake within connect-timeout. False (and closed) on failure.
     awaitable<bool> establish();
@@ -94,6 +97,7 @@ private:
     bool handle(const proto::frame_view& frame);
     awaitable<void> ping_loop();
 
+    const std::shared_ptr<channel> owner_;
     channel& ch_;
     asio::generic::stream_protocol::socket socket_;
     asio::steady_timer timer_;

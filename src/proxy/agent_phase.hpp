@@ -24,7 +24,7 @@ class http1_connection;
 struct request_agents {
     struct entry {
         std::uint32_t index = 0;           // cfg->agents index
-        agent::channel* ch = nullptr;      // null: the agent is gone (reload)
+        std::shared_ptr<agent::channel> ch;  // null: the agent is gone (reload)
         agent::stream stream;
         bool acquired = false;             // holds one of the agent's max-concurrent slots
         bool trial = false;                // the breaker's half-open trial

@@ -71,7 +71,7 @@ void worker_context::update_agent_channels() {
                                                   metrics.labelled.agent(agents[i].id), index_);
             ch->start();
         }
-        agent_table_.push_back(ch.get());
+        agent_table_.push_back(ch);
         next.emplace(key, std::move(ch));
     }
     for (auto& [key, ch] : agent_channels_)
@@ -79,11 +79,11 @@ void worker_context::update_agent_channels() {
     agent_channels_ = std::move(next);
 }
 
-agent::channel* worker_context::agent_channel(const snapshot& snap, std::uint32_t index) {
+std::shared_ptr<agent::channel> worker_context::agent_channel(const snapshot& snap, std::uint32_t index) {
     if (&snap == snapshot_.get()) return agent_table_[index];
-    if (auto it = agent_channels_.find(snap.channel_key(index)); it != agent_channels_.end()) return it->second.get();
+    if (auto it = agent_channels_.find(snap.channel_key(index)); it != agent_channels_.end()) return it->second;
     const std::string& id = snap.cfg->agents[index].id;
-    for (auto* ch : agent_table_)
+    for (const auto& ch : agent_table_)
         if (ch->cfg().id == id) return ch;
     return nullptr;
 }

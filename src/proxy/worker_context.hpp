@@ -118,7 +118,7 @@ public:
 
     // This worker's channel to agent `index` of `snap` (cfg->agents order); null when the
     // agent is gone (a reload removed or changed it while this request was on the old one).
-    agent::channel* agent_channel(const snapshot& snap, std::uint32_t index);
+    std::shared_ptr<agent::channel> agent_channel(const snapshot& snap, std::uint32_t index);
 
     upstream::connection_pool pool;
     observability::worker_metrics metrics;
@@ -147,7 +147,7 @@ private:
     std::uint32_t index_;
     std::shared_ptr<const snapshot> snapshot_;
     std::unordered_map<std::string, std::shared_ptr<agent::channel>> agent_channels_;  // by settings key
-    std::vector<agent::channel*> agent_table_;  // current snapshot's, by cfg->agents index
+    std::vector<std::shared_ptr<agent::channel>> agent_table_;  // current snapshot's, by cfg->agents index
     registered_connection* connections_ = nullptr;  // head of the intrusive list
     std::size_t connection_count_ = 0;
     bool draining_ = false;
