@@ -38,10 +38,10 @@ const config::agent_config& cfg_of(const http1_connection& conn, const request_a
 void merge(request_agents& ra, const v1::Decision& d) {
     for (const auto& m : d.request_headers()) ra.request_edits.apply(m);
     for (const auto& m : d.response_headers()) ra.response_edits.apply(m);
-    for (const auto& [k, v] : d.metadata()) {
-        auto it = std::find_if(ra.metadata.begin(), ra.metadata.end(), [&](const auto& p) { return p.first == k; });
-        if (it != ra.metadata.end()) it->second = v;
-        else ra.metadata.emplace_back(k, v);
+    for (const auto& kv : d.metadata()) {
+        auto it = std::find_if(ra.metadata.begin(), ra.metadata.end(), [&](const auto& p) { return p.first == kv.first; });
+        if (it != ra.metadata.end()) it->second = kv.second;
+        else ra.metadata.emplace_back(kv.first, kv.second);
     }
 }
 

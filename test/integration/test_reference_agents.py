@@ -114,9 +114,13 @@ class ReferenceAgentsTest(IntegrationTest):
         self.assertEqual(self.origin.stats()["requests_total"], before, "a blocked request reached the origin")
         # Blocked by the first agent: the second is never asked.
         self.assertEqual(s.metric("sentinel_agent_decisions_total", agent="echo", outcome="allow"), 0)
-        wait_until(lambda: os.path.exists(self.audit) and len(open(self.audit).read().splitlines()) >= 4, 5,
-                   what="4 audit lines")
-        entries = [json.loads(l) for l in open(self.audit).read().splitlines()]
+        def audit_lines():
+            if not os.path.exists(self.audit):
+                return []
+            with open(self.audit) as f:
+                return f.read().splitlines()
+        wait_until(lambda: len(audit_lines()) >= 4, 5, what="4 audit lines")
+        entries = [json.loads(l) for l in audit_lines()]
         self.assertTrue(all(e["reason"] == "agent_decision" and e["decision"] == "blocked" for e in entries), entries)
         self.assertIn("agent=denylist status=451 rules=denylist:2 tags=denylist reason=path /admin", entries[0]["details"])
 
