@@ -2,20 +2,16 @@
 
 #include <algorithm>
 
-#include "http/http1/chars.hpp"
+#include "config/values.hpp"
 #include "http/http1/message.hpp"
 
 namespace sentinel::agent {
 
 namespace {
 
-bool valid_name(std::string_view n) {
-    return !n.empty() && n.size() <= 256 && std::all_of(n.begin(), n.end(), [](char c) { return http1::detail::is_tchar(c); });
-}
-
-bool valid_value(std::string_view v) {
-    return v.size() <= 8192 && v.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
+// The config's own rules for header names and values, plus the proxy's field size bounds.
+bool valid_name(std::string_view n) { return n.size() <= 256 && config::is_http_token(n); }
+bool valid_value(std::string_view v) { return v.size() <= 8192 && config::is_header_value(v); }
 
 // Fields an agent may not touch: the proxy derives them (framing, hop-by-hop, Host).
 bool protected_name(std::string_view n) {
