@@ -177,6 +177,14 @@ struct retry_policy {
     bool non_idempotent = false;     // also retry POST, PATCH, ... (only when safe to replay)
     std::uint64_t max_body = 64 * 1024;  // larger request bodies are not buffered: no retry
 };
+// WebSocket proxying on a route (docs/architecture/websocket.md): handshakes are checked,
+// admitted under a cap counted across workers, and become tunnels that close when idle.
+struct websocket_config {
+    bool enabled = false;  // `websocket #true`
+    duration idle_timeout = std::chrono::seconds(60);  // no byte either way for this long: close
+    std::uint32_t max_connections = 10000;  // open tunnels (and handshakes under way), all workers
+};
+
 struct route_config {
     std::string id;
     std::int32_t priority = 0;
@@ -188,7 +196,8 @@ struct route_config {
     std::optional<redirect_action> redirect;        // answer with a redirect
     header_ops request_headers;
     header_ops response_headers;
-    bool allow_upgrade = false;  // relay `Upgrade` (never h2c) to the upstream
+    bool allow_upgrade = false;  // relay `Upgrade` (never h2c, never websocket) to the upstream
+    websocket_config websocket;
     rewrite_config rewrite;
     retry_policy retry;
     // Verified client-certificate facts sent upstream under these header names (TLS listeners).

@@ -57,7 +57,7 @@ void finish_route(check_context& ctx, void* target, const kdl::node& node) {
     }
     // Settings that only make sense when proxying must not be silently ignored.
     if (!r.upstream) {
-        for (const char* k : {"rewrite", "retry", "allow-upgrade"})
+        for (const char* k : {"rewrite", "retry", "allow-upgrade", "websocket"})
             if (const kdl::node* c = child_named(node, k))
                 ctx.error(c->pos, "`" + std::string(k) + "` in route \"" + r.id +
                                       "\" has no effect without `upstream`; remove it or proxy the route");
@@ -76,6 +76,12 @@ void finish_route(check_context& ctx, void* target, const kdl::node& node) {
         if (const kdl::node* c = child_named(node, "retry"))
             ctx.error(c->pos, "retry backoff max= must not be below the base backoff");
     }
+}
+
+void finish_websocket(check_context& ctx, void* target, const kdl::node& node) {
+    const auto& w = *static_cast<websocket_config*>(target);
+    if (!w.enabled && !node.children.empty())
+        ctx.error(node.pos, "settings in `websocket #false` have no effect; write `websocket #true` or remove them");
 }
 
 void finish_upstream(check_context& ctx, void* target, const kdl::node& node) {
@@ -451,7 +457,20 @@ node_spec build_root() {
         response_headers,
         key("allow-upgrade", boolean(), set<&route_config::allow_upgrade>())
             .def(kbool(false))
-            .with_doc("Relay `Upgrade` requests (e.g. WebSocket; never h2c) to the upstream."),
+            .with_doc("Relay `Upgrade` requests for protocols other than WebSocket (never h2c) to the upstream, then tunnel bytes after a 101. WebSocket upgrades take `websocket` instead; without it they are forwarded without their `Upgrade`."),
+        block("websocket", [](void* parent, args_view a) -> void* {
+            auto& w = static_cast<route_config*>(parent)->websocket;
+            w.enabled = a[0].boolean;
+            return &w;
+        }, {
+            key("idle-timeout", duration_v(1), set<&websocket_config::idle_timeout>())
+                .def(kstr("60s"))
+                .with_doc("A tunnel with no byte in either direction for this long is closed (clients that stay open longer send pings)."),
+            key("max-connections", integer(1, 10'000'000), set<&websocket_config::max_connections>())
+                .def(kint(10000))
+                .with_doc("WebSocket connections open on this route at once, all workers (handshakes under way included); more are refused with 503. Tunnels opened before a reload still count after it."),
+        }).arg(boolean()).optional_children().def_doc("#false").on_finish(&finish_websocket)
+          .with_doc("WebSocket proxying (`websocket #true`, optionally with a block of settings): a handshake (`Upgrade: websocket`) is checked — GET, HTTP/1.1, `Connection: upgrade`, a valid `Sec-WebSocket-Key`, `Sec-WebSocket-Version: 13` (another version: 426; anything else: 400) — then relayed; the upstream's 101 must carry the matching `Sec-WebSocket-Accept` (else 502), and the connection becomes a tunnel. Without it, a WebSocket upgrade is forwarded as a plain request, without its `Upgrade`."),
         rewrite,
         retry,
         block("client-certificate-headers", &same, {

@@ -197,6 +197,41 @@ TEST(Loader, EmbeddedDefaultLoads) {
     EXPECT_NE(c.routes[1].respond->body.find("Sentinel is running"), std::string::npos);
 }
 
+TEST(Loader, WebsocketSettings) {
+    auto r = load(std::string(R"(routes {
+    route "off" { upstream "api"; }
+    route "on" { upstream "api"; websocket #true; }
+    route "tuned" { upstream "api"; websocket #true { idle-timeout "5m"; max-connections 3; } }
+    route "explicit-off" { upstream "api"; websocket #false; allow-upgrade #true; }
+}
+)") + std::string(upstream_api));
+    ASSERT_TRUE(r.ok()) << dump(r);
+    const auto& routes = r.cfg->routes;
+    EXPECT_FALSE(routes[0].websocket.enabled);
+    EXPECT_TRUE(routes[1].websocket.enabled);
+    EXPECT_EQ(routes[1].websocket.idle_timeout, std::chrono::seconds(60));
+    EXPECT_EQ(routes[1].websocket.max_connections, 10000u);
+    EXPECT_TRUE(routes[2].websocket.enabled);
+    EXPECT_EQ(routes[2].websocket.idle_timeout, std::chrono::minutes(5));
+    EXPECT_EQ(routes[2].websocket.max_connections, 3u);
+    EXPECT_FALSE(routes[3].websocket.enabled);
+    EXPECT_TRUE(routes[3].allow_upgrade);
+}
+
+TEST(Errors, WebsocketSettingsThatCannotApply) {
+    EXPECT_TRUE(has_error(load(std::string("routes { route \"a\" { upstream \"api\"; websocket #false { max-connections 5; } } }\n") +
+                               std::string(upstream_api)),
+                          "settings in `websocket #false` have no effect", 1, 38));
+    EXPECT_TRUE(has_error(load("routes { route \"a\" { respond 200; websocket #true; } }"),
+                          "`websocket` in route \"a\" has no effect without `upstream`", 1, 35));
+    EXPECT_TRUE(has_error(load(std::string("routes { route \"a\" { upstream \"api\"; websocket #true { max-connections 0; } } }\n") +
+                               std::string(upstream_api)),
+                          "`max-connections`: value 0 is out of range", 1, 72));
+    EXPECT_TRUE(has_error(load(std::string("routes { route \"a\" { upstream \"api\"; websocket; } }\n") +
+                               std::string(upstream_api)),
+                          "`websocket` takes exactly 1 argument", 1, 38));
+}
+
 // ---- error classes ---------------------------------------------------------------------
 
 TEST(Errors, UnknownTopLevelNode) {
