@@ -20,7 +20,8 @@ const char* to_string(local_reply_reason reason) {
         "client_body_timeout", "upstream_connect_failure", "upstream_connect_timeout",
         "upstream_response_timeout", "upstream_bad_response", "upstream_unavailable",
         "max_connections", "fixed_response", "builtin", "upstream_overloaded", "redirect",
-        "agent_block", "agent_redirect", "agent_unavailable"};
+        "agent_block", "agent_redirect", "agent_unavailable", "upgrade_required",
+        "websocket_max_connections"};
     static_assert(std::size(names) == static_cast<std::size_t>(local_reply_reason::count_));
     return names[static_cast<std::size_t>(reason)];
 }
@@ -50,9 +51,17 @@ const char* to_string(upstream_refusal reason) {
 const char* to_string(timeout_kind kind) {
     static constexpr const char* names[] = {"client_header", "client_body_idle", "keepalive_idle",
                                             "upstream_connect", "upstream_response_header",
-                                            "upstream_body_idle"};
+                                            "upstream_body_idle", "websocket_idle"};
     static_assert(std::size(names) == static_cast<std::size_t>(timeout_kind::count_));
     return names[static_cast<std::size_t>(kind)];
+}
+
+const char* to_string(websocket_refusal reason) {
+    static constexpr const char* names[] = {"method", "http_version", "connection", "key", "version",
+                                            "unsupported_version", "max_connections", "upstream_handshake",
+                                            "not_enabled"};
+    static_assert(std::size(names) == static_cast<std::size_t>(websocket_refusal::count_));
+    return names[static_cast<std::size_t>(reason)];
 }
 
 http_method method_of(std::string_view m) noexcept {
@@ -273,6 +282,11 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p, cons
     // Labelled families: every worker's slots, summed by label values.
     std::map<std::string, std::array<double, 4>> per_listener;  // bytes in, bytes out, http, https
     std::map<std::string, histogram_sum> per_route;
+    struct websocket_sums {
+        double active = 0;
+        std::array<std::uint64_t, static_cast<std::size_t>(websocket_refusal::count_)> refused{};
+    };
+    std::map<std::string, websocket_sums> per_route_websocket;
     struct upstream_sums {
         histogram_sum request, connect, header;
         std::array<std::uint64_t, status_classes> responses{};
@@ -309,7 +323,12 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p, cons
             v[2] += static_cast<double>(l.active_http.value());
             v[3] += static_cast<double>(l.active_https.value());
         });
-        m->labelled.each_route([&](const std::string& id, const route_slot& r) { per_route[id].add(r.duration); });
+        m->labelled.each_route([&](const std::string& id, const route_slot& r) {
+            per_route[id].add(r.duration);
+            auto& ws = per_route_websocket[id];
+            ws.active += static_cast<double>(r.websocket_active.value());
+            for (std::size_t i = 0; i < ws.refused.size(); ++i) ws.refused[i] += r.websocket_refused[i].value();
+        });
         m->labelled.each_upstream([&](const std::string& id, const upstream_slot& u) {
             auto& v = per_upstream[id];
             v.request.add(u.request_duration);
@@ -352,6 +371,19 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p, cons
            "Time from the first byte of a request to the last byte of its response, by route (\"\" when unrouted).");
     for (const auto& [id, h] : per_route)
         histogram_samples(out, "sentinel_http_request_duration_seconds", fmt::format("route=\"{}\"", escape_label(id)), h);
+
+    family(out, "sentinel_websocket_connections_active", "gauge",
+           "WebSocket tunnels open now (all workers), by route.");
+    for (const auto& [id, v] : per_route_websocket)
+        sample(out, "sentinel_websocket_connections_active", fmt::format("route=\"{}\"", escape_label(id)), v.active);
+    family(out, "sentinel_websocket_upgrades_refused_total", "counter",
+           "WebSocket upgrades that did not become a tunnel, by route and reason.");
+    for (const auto& [id, v] : per_route_websocket)
+        for (std::size_t i = 0; i < v.refused.size(); ++i)
+            sample(out, "sentinel_websocket_upgrades_refused_total",
+                   fmt::format("route=\"{}\",reason=\"{}\"", escape_label(id),
+                               to_string(static_cast<websocket_refusal>(i))),
+                   static_cast<double>(v.refused[i]));
 
     family(out, "sentinel_upstream_request_duration_seconds", "histogram",
            "Time from the start of the final upstream try to the end of the relayed response, by upstream.");

@@ -55,13 +55,14 @@ enum class local_reply_reason : std::uint8_t {
     version_not_supported, no_route, client_header_timeout, client_body_timeout,
     upstream_connect_failure, upstream_connect_timeout, upstream_response_timeout,
     upstream_bad_response, upstream_unavailable, max_connections, fixed_response,
-    builtin, upstream_overloaded, redirect, agent_block, agent_redirect, agent_unavailable, count_
+    builtin, upstream_overloaded, redirect, agent_block, agent_redirect, agent_unavailable,
+    upgrade_required, websocket_max_connections, count_
 };
 const char* to_string(local_reply_reason reason);
 
 enum class timeout_kind : std::uint8_t {
     client_header, client_body_idle, keepalive_idle, upstream_connect,
-    upstream_response_header, upstream_body_idle, count_
+    upstream_response_header, upstream_body_idle, websocket_idle, count_
 };
 const char* to_string(timeout_kind kind);
 
@@ -123,8 +124,20 @@ struct listener_slot {
     gauge active_https;       // ... on a TLS listener
 };
 
+// Why a WebSocket upgrade did not become a tunnel (sentinel_websocket_upgrades_refused_total).
+// The first six are the handshake checks (400; unsupported_version 426), then the route's cap
+// (503), the upstream's 101 failing its checks (502), and a WebSocket upgrade on a route
+// without `websocket` (forwarded as a plain request, without its Upgrade).
+enum class websocket_refusal : std::uint8_t {
+    method, http_version, connection, key, version, unsupported_version,
+    max_connections, upstream_handshake, not_enabled, count_
+};
+const char* to_string(websocket_refusal reason);
+
 struct route_slot {
     histogram duration;
+    gauge websocket_active;  // WebSocket tunnels open now (this worker's)
+    std::array<counter, static_cast<std::size_t>(websocket_refusal::count_)> websocket_refused;
 };
 
 struct upstream_slot {

@@ -9,6 +9,7 @@
 #include "http/http1/parser.hpp"
 #include "http/http1/serializer.hpp"
 #include "observability/event_log.hpp"
+#include "proxy/forwarding.hpp"
 #include "proxy/http1_connection.hpp"
 
 namespace sentinel::proxy {
@@ -489,7 +490,7 @@ awaitable<bool> run_request_agents(http1_connection& conn, const config::route_c
     auto& ra = conn.agents();
     auto& worker = conn.worker();
     const bool has_body = request_has_body(conn.request());
-    const bool upgrade = route.allow_upgrade && conn.request().has_upgrade;
+    const bool upgrade = relayed_upgrade(conn.request(), route) != upgrade_kind::none;
     ra.entries.resize(indexes.size());
     for (std::size_t i = 0; i < indexes.size(); ++i) {
         ra.entries[i].index = indexes[i];

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "http/http1/serializer.hpp"
+#include "http/websocket/handshake.hpp"
 
 namespace sentinel::proxy {
 
@@ -76,7 +77,26 @@ void append_length(std::string& out, std::uint64_t length) {
     http1::append_header(out, "Content-Length", std::string_view(digits, n));
 }
 
+// Any mention of h2c, in any case: the HTTP/2 upgrade is never relayed (an h2c upgrade would
+// hand the upstream connection to a protocol the proxy does not parse).
+bool mentions_h2c(const http1::request_head& request) {
+    for (const auto& h : request.headers) {
+        if (!iequals(h.name, "upgrade")) continue;
+        for (std::size_t i = 0; i + 3 <= h.value.size(); ++i)
+            if (iequals(h.value.substr(i, 3), "h2c")) return true;
+    }
+    return false;
+}
+
 }  // namespace
+
+upgrade_kind relayed_upgrade(const http1::request_head& request, const config::route_config& route) {
+    if (!request.has_upgrade) return upgrade_kind::none;
+    if (websocket::requests_websocket(request.headers))
+        return route.websocket.enabled ? upgrade_kind::websocket : upgrade_kind::none;
+    if (!route.allow_upgrade || mentions_h2c(request)) return upgrade_kind::none;
+    return upgrade_kind::other;
+}
 
 void build_upstream_head(std::string& out, const http1::request_head& request,
                          const config::route_config& route, const forward_context& ctx) {
@@ -160,9 +180,9 @@ void build_upstream_head(std::string& out, const http1::request_head& request,
         append_length(out, request.content_length);
     else if (request.framing == http1::body_framing::chunked)
         http1::append_header(out, "Transfer-Encoding", "chunked");
-    if (ctx.upgrade) {
+    if (ctx.upgrade != upgrade_kind::none) {
         http1::append_header(out, "Connection", "upgrade");
-        http1::append_header(out, "Upgrade", upgrade);
+        http1::append_header(out, "Upgrade", ctx.upgrade == upgrade_kind::websocket ? "websocket" : upgrade);
     }
     http1::append_head_end(out);
 }

@@ -13,12 +13,23 @@
 
 namespace sentinel::proxy {
 
+// Which upgrade of a request the route relays (RFC 9110 §7.8; docs/architecture/websocket.md).
+enum class upgrade_kind : std::uint8_t {
+    none,       // nothing relayed: no upgrade asked, h2c, or a protocol the route does not take
+    websocket,  // `websocket #true` and an Upgrade listing websocket: sent as `Upgrade: websocket`
+    other,      // `allow-upgrade #true` and any other protocol: sent as the client asked
+};
+
+// The upgrade relayed for `request` on `route`. A WebSocket upgrade goes only through
+// `websocket` (where the handshake was checked), never through `allow-upgrade`, and h2c never.
+upgrade_kind relayed_upgrade(const http1::request_head& request, const config::route_config& route);
+
 struct forward_context {
     std::string_view request_id;
     std::string_view peer;       // client address text (after PROXY protocol)
     bool peer_trusted = false;   // peer is in the listener's trusted-proxies
     std::string_view scheme;     // "http" / "https" of the listener
-    bool upgrade = false;        // relay Upgrade (the route allows it and it is not h2c)
+    upgrade_kind upgrade = upgrade_kind::none;  // relayed_upgrade(): adds Connection/Upgrade
     std::string_view path;       // non-empty: the normalised path to send instead of the target's
     std::string_view default_host;  // Host for requests without one (HTTP/1.0): the endpoint
     std::string_view host_override;  // non-empty: the Host sent upstream (route `rewrite { host }`)

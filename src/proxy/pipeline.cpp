@@ -3,12 +3,15 @@
 //   accept_request   http1_connection::read_request_head   (parse, limits → 400/414/431/501/505)
 //   route            snapshot::routes.match                 (no match → 404)
 //   request_filters  limits on the request                  (body over max-body → 413)
+//                    admit_websocket (websocket_phase.cpp)  (WebSocket handshake checks → 400/426,
+//                                                            route's max-connections → 503)
 //   agents           run_request_agents (agent_phase.cpp)   (block, redirect, header/body changes;
 //                                                            failure-mode closed → 503)
 //   local actions    respond / redirect / builtin           (answered here)
 //   select_endpoint  upstream_exchange::choose              (balancer, sticky, health, breaker,
 //                                                            backups; caps → 503)
-//   upstream_request upstream_exchange::run                 (connect, send, retries)
+//   upstream_request upstream_exchange::run                 (connect, send, retries; a 101 is
+//                                                            checked and becomes a tunnel)
 //   response_filters run_response_agents, then header        (agents' block/changes, route ops,
 //                    rewriting in forwarding.cpp             X-Request-Id)
 //   log              http1_connection::finish_record        (metrics, access log)
@@ -17,6 +20,7 @@
 #include "proxy/http1_connection.hpp"
 #include "proxy/status_page.hpp"
 #include "proxy/upstream_exchange.hpp"
+#include "proxy/websocket_phase.hpp"
 #include "router/path.hpp"
 #include "router/route_table.hpp"
 
@@ -103,6 +107,11 @@ awaitable<void> run_pipeline(http1_connection& conn) {
         co_return;
     }
 
+    // request_filters: a WebSocket handshake is checked and takes one of the route's slots
+    // before agents or upstreams see it. The slot is held until the tunnel ends.
+    websocket_admission websocket;
+    if (request.upgrade_field && !co_await admit_websocket(conn, *route, websocket)) co_return;
+
     // agents: the route's external agents see the request (and, if they ask, its body)
     if (!snap.agents_for(*route).empty() && !co_await run_request_agents(conn, *route)) co_return;
 
@@ -136,7 +145,7 @@ awaitable<void> run_pipeline(http1_connection& conn) {
         co_return;
     }
 
-    upstream_exchange exchange(conn, *route, *group);
+    upstream_exchange exchange(conn, *route, *group, websocket);
     co_await exchange.run();
 }
 

@@ -54,6 +54,7 @@ std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::con
                                                const snapshot* previous,
                                                upstream::upstream_registry& registry,
                                                agent::agent_registry& agents,
+                                               websocket_registry& websockets,
                                                std::uint32_t workers,
                                                std::vector<std::string>& errors) {
     auto snap = std::make_shared<snapshot>(std::move(cfg));
@@ -80,6 +81,7 @@ std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::con
             if (it != upstream_index.end()) index = it->second;
         }
         snap->route_upstream.push_back(index);
+        snap->route_websockets.push_back(r.websocket.enabled ? websockets.get(r.id) : nullptr);
     }
 
     std::unordered_map<std::string, std::uint32_t> agent_index;

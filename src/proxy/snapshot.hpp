@@ -11,6 +11,7 @@
 #include "agent/agent_state.hpp"
 #include "config/model/config.hpp"
 #include "http/http1/message.hpp"
+#include "proxy/websocket_registry.hpp"
 #include "observability/access_log.hpp"
 #include "observability/tracing.hpp"
 #include "router/route_table.hpp"
@@ -41,6 +42,9 @@ struct snapshot {
     std::vector<std::string> agent_keys;
     std::vector<std::string> agent_targets;  // the Unix socket path, or "tcp://ip:port" resolved now
     std::vector<std::vector<std::uint32_t>> route_agents;  // per cfg->routes index: cfg->agents indexes
+    // Per cfg->routes index: the open-WebSocket counter of routes with `websocket #true`
+    // (shared across workers and reloads), null for the others.
+    std::vector<std::shared_ptr<websocket_counter>> route_websockets;
 
     explicit snapshot(std::shared_ptr<const config::config> c)
         : cfg(std::move(c)), routes(cfg->routes) {}
@@ -54,6 +58,10 @@ struct snapshot {
         return route_agents[static_cast<std::size_t>(&route - cfg->routes.data())];
     }
 
+    websocket_counter* websockets_for(const config::route_config& route) const {
+        return route_websockets[static_cast<std::size_t>(&route - cfg->routes.data())].get();
+    }
+
     const upstream::upstream_group* upstream_for(const config::route_config& route) const {
         const auto index = static_cast<std::size_t>(&route - cfg->routes.data());
         const int u = route_upstream[index];
@@ -65,12 +73,13 @@ struct snapshot {
 std::string listen_key(const config::listener_config& listener);
 
 // Builds a snapshot: upstream groups from `registry` (resolved endpoints, their shared state,
-// one balancer per worker) and the access log (reusing `previous`'s writer when the path is
+// one balancer per worker), agent states and WebSocket counters from theirs, and the access log (reusing `previous`'s writer when the path is
 // unchanged). On failure returns null and appends errors.
 std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::config> cfg,
                                                const snapshot* previous,
                                                upstream::upstream_registry& registry,
                                                agent::agent_registry& agents,
+                                               websocket_registry& websockets,
                                                std::uint32_t workers,
                                                std::vector<std::string>& errors);
 

@@ -37,12 +37,6 @@ bool is_idempotent(std::string_view method) {
            method == "PUT" || method == "DELETE";
 }
 
-bool is_h2c(const http1::request_head& request) {
-    for (const auto& h : request.headers)
-        if (http1::iequals(h.name, "upgrade") && h.value.find("h2c") != std::string_view::npos) return true;
-    return false;
-}
-
 // The request path after the route's rewrite (strip-prefix, then add-prefix). Stripping
 // everything ("/api" from "/api") leaves the root, and a remainder without a leading slash
 // gets one, so the add-prefix is joined to a path that always starts with "/".
@@ -125,8 +119,9 @@ struct deadline_guard {
 }  // namespace
 
 upstream_exchange::upstream_exchange(http1_connection& down, const config::route_config& route,
-                                     const upstream::upstream_group& group)
-    : down_(down), route_(route), group_(group), snap_(down.snap()) {}
+                                     const upstream::upstream_group& group, const websocket_admission& websocket)
+    : down_(down), route_(route), group_(group), snap_(down.snap()), websocket_(websocket),
+      idle_after_(snap_.cfg->timeouts.upstream_body_idle) {}
 
 upstream_exchange::~upstream_exchange() {
     if (try_span_.pending) emit_try_span(true);
@@ -164,7 +159,9 @@ awaitable<void> upstream_exchange::run() {
 
     // Everything taken from the request head happens before the head's bytes are consumed.
     idempotent_ = is_idempotent(record.method);
-    upgrade_ = route_.allow_upgrade && request.has_upgrade && !is_h2c(request);
+    upgrade_kind_ = relayed_upgrade(request, route_);
+    if (upgrade_kind_ == upgrade_kind::websocket && !websocket_.admitted()) upgrade_kind_ = upgrade_kind::none;
+    upgrade_ = upgrade_kind_ != upgrade_kind::none;
     pick_.now = upstream::now_ms();
     if (ucfg.balancing == config::load_balancing::consistent_hash) {
         const config::hash_key_config key = ucfg.hash_key.value_or(config::hash_key_config{});
@@ -192,7 +189,7 @@ awaitable<void> upstream_exchange::run() {
         ctx.client_cert_subject = down_.client_certificate().subject;
         ctx.client_cert_fingerprint = down_.client_certificate().sha256;
     }
-    ctx.upgrade = upgrade_;
+    ctx.upgrade = upgrade_kind_;
     std::string path;
     if (route_.rewrite.strip_prefix || route_.rewrite.add_prefix) {
         path = rewritten_path(route_.rewrite, down_.route_path());
@@ -698,7 +695,7 @@ awaitable<std::size_t> upstream_exchange::read_some_upstream(boost::system::erro
 }
 
 awaitable<bool> upstream_exchange::write_upstream(std::string_view first, std::string_view second) {
-    down_.set_deadline(timeout_kind::upstream_body_idle, snap_.cfg->timeouts.upstream_body_idle, &up_->socket);
+    down_.set_deadline(idle_kind_, idle_after_, &up_->socket);
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(first.data(), first.size()),
                                                     asio::buffer(second.data(), second.size())};
     boost::system::error_code ec;
@@ -764,7 +761,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::send_request() {
 }
 
 awaitable<std::size_t> upstream_exchange::read_upstream(boost::system::error_code& ec) {
-    down_.set_deadline(timeout_kind::upstream_body_idle, snap_.cfg->timeouts.upstream_body_idle, &up_->socket);
+    down_.set_deadline(idle_kind_, idle_after_, &up_->socket);
     co_return co_await read_some_upstream(ec);
 }
 
@@ -904,6 +901,9 @@ awaitable<upstream_exchange::outcome> upstream_exchange::read_response_head() {
                     continue;
                 }
                 if (response_.status == 101 && !upgrade_) co_return outcome::bad_response;
+                if (response_.status == 101 && upgrade_kind_ == upgrade_kind::websocket &&
+                    !websocket_response_ok(down_, route_, websocket_, response_))
+                    co_return outcome::bad_response;  // 502, and this connection is closed
                 response_head_size_ = result.consumed;
                 down_.clear_deadline();
                 co_return outcome::ok;

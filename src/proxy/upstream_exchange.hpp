@@ -9,7 +9,9 @@
 #include <optional>
 
 #include "http/http1/chunked.hpp"
+#include "proxy/forwarding.hpp"
 #include "proxy/http1_connection.hpp"
+#include "proxy/websocket_phase.hpp"
 #include "upstream/connection_pool.hpp"
 #include "upstream/upstream_group.hpp"
 
@@ -17,8 +19,10 @@ namespace sentinel::proxy {
 
 class upstream_exchange {
 public:
+    // `websocket`: the pipeline's admission of a WebSocket handshake (not admitted for any
+    // other request).
     upstream_exchange(http1_connection& down, const config::route_config& route,
-                      const upstream::upstream_group& group);
+                      const upstream::upstream_group& group, const websocket_admission& websocket);
     ~upstream_exchange();
     awaitable<void> run();
 
@@ -56,6 +60,9 @@ private:
     // Agents asked for the response body: reads it (decoded) up to their limit and lets them
     // decide; false when a decision (or an upstream failure) replaced the response.
     awaitable<bool> inspect_response_body();
+    // After a 101: relays bytes both ways until either side closes or nothing moved in either
+    // direction for the idle time (upstream-body-idle; the route's websocket idle-timeout for
+    // a WebSocket).
     awaitable<void> tunnel();
     awaitable<void> pump_to_upstream();
     awaitable<void> pump_to_downstream();
@@ -80,12 +87,18 @@ private:
     const config::route_config& route_;
     const upstream::upstream_group& group_;
     const snapshot& snap_;
+    const websocket_admission& websocket_;
     std::unique_ptr<upstream::pooled_connection> up_;
     http1::response_head response_;
     std::size_t response_head_size_ = 0;
     bool body_started_ = false;      // a request body byte was sent: only a replay can retry
     bool request_complete_ = false;  // the whole request (head + body) was sent
+    upgrade_kind upgrade_kind_ = upgrade_kind::none;  // which Upgrade was relayed
     bool upgrade_ = false;           // Upgrade relayed to the upstream
+    // The idle deadline of upstream reads and writes: upstream-body-idle, or the route's
+    // websocket idle-timeout once a WebSocket tunnel runs.
+    observability::timeout_kind idle_kind_ = observability::timeout_kind::upstream_body_idle;
+    std::chrono::milliseconds idle_after_{0};
     bool idempotent_ = false;
 
     // Request body kept for retries (content-length bodies up to retry.max-body).

@@ -252,7 +252,7 @@ awaitable<void> upstream_exchange::pump_to_upstream() {
     auto& in = down_.input();
     for (;;) {
         boost::system::error_code ec;
-        down_.set_deadline(timeout_kind::upstream_body_idle, snap_.cfg->timeouts.upstream_body_idle, &up_->socket);
+        down_.set_deadline(idle_kind_, idle_after_, &up_->socket);
         if (in.empty() && co_await down_.read_some(ec) == 0) co_return;
         if (!co_await write_upstream(in.readable())) co_return;
         in.consume(in.size());
@@ -264,7 +264,7 @@ awaitable<void> upstream_exchange::pump_to_downstream() {
     for (;;) {
         boost::system::error_code ec;
         if (buffer.empty() && co_await read_upstream(ec) == 0) co_return;
-        down_.set_deadline(timeout_kind::upstream_body_idle, snap_.cfg->timeouts.upstream_body_idle, &up_->socket);
+        down_.set_deadline(idle_kind_, idle_after_, &up_->socket);
         if (!co_await down_.write(buffer.readable())) co_return;
         buffer.consume(buffer.size());
     }
@@ -331,7 +331,7 @@ awaitable<void> upstream_exchange::frame_pump(bool from_client) {
         }
         if (!complete) {
             boost::system::error_code ec;
-            down_.set_deadline(timeout_kind::upstream_body_idle, snap_.cfg->timeouts.upstream_body_idle, &up_->socket);
+            down_.set_deadline(idle_kind_, idle_after_, &up_->socket);
             std::size_t n = 0;
             if (from_client) n = co_await down_.read_some(ec);
             else n = co_await read_some_upstream(ec);
@@ -365,7 +365,13 @@ awaitable<void> upstream_exchange::frame_pump(bool from_client) {
 
 awaitable<void> upstream_exchange::tunnel() {
     // 101 Switching Protocols: forward the head with the upgrade fields, then relay bytes both
-    // ways until either side closes or the tunnel idles past upstream-body-idle.
+    // ways. One deadline covers both directions (each pump re-arms it on activity), so the
+    // tunnel ends only when neither side sent anything for the idle time.
+    const bool websocket = upgrade_kind_ == upgrade_kind::websocket;
+    if (websocket) {
+        idle_kind_ = timeout_kind::websocket_idle;
+        idle_after_ = route_.websocket.idle_timeout;
+    }
     std::string& out = down_.scratch();
     out.clear();
     http1::append_status_line(out, 101, response_.reason);
@@ -382,6 +388,15 @@ awaitable<void> upstream_exchange::tunnel() {
     up_->buffer.consume(response_head_size_);
     if (!co_await write_downstream(out, up_->buffer.readable())) co_return;
     up_->buffer.consume(up_->buffer.size());
+
+    // sentinel_websocket_connections_active{route}: this worker's share, while the tunnel runs.
+    struct active_tunnel {
+        observability::gauge* g;
+        ~active_tunnel() {
+            if (g != nullptr) g->add(-1);
+        }
+    } active{websocket ? &down_.worker().route_metrics(snap_, &route_).websocket_active : nullptr};
+    if (active.g != nullptr) active.g->add(1);
 
     using namespace asio::experimental::awaitable_operators;
     if (down_.agents().active() && websocket_inspected(down_) && is_websocket(response_))

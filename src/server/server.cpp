@@ -135,6 +135,7 @@ struct server::impl {
     // re-resolves endpoint names (getaddrinfo blocks; never on the main or worker threads).
     upstream::upstream_registry registry;
     agent::agent_registry agents;
+    proxy::websocket_registry websockets;  // open WebSocket connections per route id
     upstream::health_checker health;
     std::thread dns_thread;
     std::mutex dns_mutex;
@@ -192,7 +193,7 @@ bool server::impl::check_agent_configs(const config::config& cfg, std::vector<st
 
 bool server::impl::apply(std::shared_ptr<const config::config> cfg, std::vector<std::string>& errors) {
     if (!check_agent_configs(*cfg, errors)) return false;
-    auto snap = proxy::build_snapshot(cfg, snapshot.get(), registry, agents,
+    auto snap = proxy::build_snapshot(cfg, snapshot.get(), registry, agents, websockets,
                                       static_cast<std::uint32_t>(workers.size()), errors);
     if (!snap) return false;
 

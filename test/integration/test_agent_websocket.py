@@ -25,10 +25,10 @@ admin { listen "127.0.0.1:@admin@" }
 listeners { listener "public" { listen "127.0.0.1:@port@" } }
 routes {
     route "ready" { priority 100; match { path "/ready" }; respond 200 { body "ok\n" } }
-    route "ws" { match { path "/ws" }; upstream "echo"; allow-upgrade #true; agents "frames" }
-    route "ws-small-reject" { match { path "/small-reject" }; upstream "echo"; allow-upgrade #true; agents "small-reject" }
-    route "ws-small-skip" { match { path "/small-skip" }; upstream "echo"; allow-upgrade #true; agents "small-skip" }
-    route "ws-slow" { match { path "/slow" }; upstream "echo"; allow-upgrade #true; agents "slow" }
+    route "ws" { match { path "/ws" }; upstream "echo"; websocket #true; agents "frames" }
+    route "ws-small-reject" { match { path "/small-reject" }; upstream "echo"; websocket #true; agents "small-reject" }
+    route "ws-small-skip" { match { path "/small-skip" }; upstream "echo"; websocket #true; agents "small-skip" }
+    route "ws-slow" { match { path "/slow" }; upstream "echo"; websocket #true; agents "slow" }
 }
 upstreams { upstream "echo" { endpoint "127.0.0.1:@origin@" } }
 agents {

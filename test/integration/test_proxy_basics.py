@@ -254,14 +254,22 @@ class ProxyBasicsTest(IntegrationTest):
         self.assertEqual(self.seen(view, "X-End-To-End"), ["kept"])
 
     def test_upgrade_relayed_when_route_allows_it(self):
-        # The origin answers 200 (it does not speak WebSocket); what matters is that the
+        # The origin answers 200 (it does not switch protocols); what matters is that the
         # upgrade request reached it intact on a route with allow-upgrade.
+        _, view = self.demo("/ws/chat", headers=[("Connection", "Upgrade"), ("Upgrade", "foo/2")])
+        self.assertEqual(self.seen(view, "Upgrade"), ["foo/2"], view["headers"])
+        self.assertIn("upgrade", ",".join(self.seen(view, "Connection")).lower())
+
+    def test_websocket_upgrade_not_relayed_by_allow_upgrade(self):
+        # WebSocket takes the route's `websocket` (test_websocket.py); allow-upgrade alone
+        # forwards the handshake as a plain request.
         _, view = self.demo("/ws/chat", headers=[("Connection", "Upgrade"),
                                                  ("Upgrade", "websocket"),
                                                  ("Sec-WebSocket-Version", "13"),
                                                  ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")])
-        self.assertEqual(self.seen(view, "Upgrade"), ["websocket"], view["headers"])
-        self.assertIn("upgrade", ",".join(self.seen(view, "Connection")).lower())
+        self.assertEqual(self.seen(view, "Upgrade"), [], view["headers"])
+        self.assertNotIn("upgrade", ",".join(self.seen(view, "Connection")).lower())
+        self.assertEqual(self.seen(view, "Sec-WebSocket-Key"), ["dGhlIHNhbXBsZSBub25jZQ=="])
 
     def test_h2c_upgrade_never_relayed(self):
         _, view = self.demo("/ws/h2c", headers=[("Connection", "Upgrade, HTTP2-Settings"),

@@ -19,6 +19,7 @@ void request_head::clear() {
     keep_alive = true;
     expect_continue = false;
     has_upgrade = false;
+    upgrade_field = false;
     absolute_form = false;
 }
 

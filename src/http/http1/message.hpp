@@ -52,6 +52,8 @@ struct request_head {
     bool keep_alive = true;        // after version and Connection: close/keep-alive
     bool expect_continue = false;  // Expect: 100-continue
     bool has_upgrade = false;      // Upgrade header present and "upgrade" in Connection
+    bool upgrade_field = false;    // an Upgrade header is present, whatever the version or
+                                   // Connection (WebSocket handshakes are checked on it)
     bool absolute_form = false;
 
     void clear();

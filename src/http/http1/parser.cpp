@@ -391,6 +391,7 @@ parse_outcome parse_request(std::string_view data, const limits& lim, request_he
     // RFC 9110 §7.8: Upgrade is ignored on HTTP/1.0 and only meaningful when Connection
     // names it (otherwise an intermediary could have forwarded it by mistake).
     out.has_upgrade = out.version_minor == 1 && f.upgrade && f.conn_upgrade;
+    out.upgrade_field = f.upgrade;
     return {parse_status::done, parse_error::none, fields.end};
 }
 

@@ -20,7 +20,7 @@ std::string upstream_head(const std::string& request, const config::route_config
                           bool trusted = false) {
     parsed p(request);
     std::string out;
-    build_upstream_head(out, p.head, route, {"rid", "10.0.0.9", trusted, "http", false, {}, {}});
+    build_upstream_head(out, p.head, route, {"rid", "10.0.0.9", trusted, "http", upgrade_kind::none, {}, {}});
     return out;
 }
 
@@ -88,7 +88,7 @@ TEST(Forwarding, AbsoluteFormBecomesOriginForm) {
 TEST(Forwarding, Http10WithoutHostGetsTheEndpointAsHost) {
     parsed p("GET /a HTTP/1.0\r\n\r\n");
     std::string out;
-    forward_context ctx{"rid", "10.0.0.9", false, "http", false, {}, {}};
+    forward_context ctx{"rid", "10.0.0.9", false, "http", upgrade_kind::none, {}, {}};
     ctx.default_host = "127.0.0.1:9000";
     build_upstream_head(out, p.head, config::route_config{}, ctx);
     EXPECT_TRUE(out.starts_with("GET /a HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n")) << out;
@@ -97,7 +97,7 @@ TEST(Forwarding, Http10WithoutHostGetsTheEndpointAsHost) {
 TEST(Forwarding, NormalisedPathReplacesTarget) {
     parsed p("GET /public/../admin?x=1 HTTP/1.1\r\nHost: h\r\n\r\n");
     std::string out;
-    forward_context ctx{"rid", "10.0.0.9", false, "http", false, {}, {}};
+    forward_context ctx{"rid", "10.0.0.9", false, "http", upgrade_kind::none, {}, {}};
     ctx.path = "/admin";
     build_upstream_head(out, p.head, config::route_config{}, ctx);
     EXPECT_TRUE(out.starts_with("GET /admin?x=1 HTTP/1.1\r\n")) << out;
@@ -115,6 +115,48 @@ TEST(Forwarding, DownstreamHeadSetsRequestIdAndFraming) {
     framing.length = 3;
     build_downstream_head(out, head, route, "rid", framing);
     EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-Request-Id: rid\r\nX-Served-By: sentinel\r\nContent-Length: 3\r\n\r\n");
+}
+
+// Which upgrades cross the proxy: WebSocket only through `websocket`, other protocols only
+// through `allow-upgrade`, h2c never, and nothing without Connection: upgrade on HTTP/1.1.
+TEST(Forwarding, RelayedUpgradeByRoute) {
+    config::route_config plain, upgrades, websockets, both;
+    upgrades.allow_upgrade = true;
+    websockets.websocket.enabled = true;
+    both.allow_upgrade = true;
+    both.websocket.enabled = true;
+    const auto kind = [](const std::string& upgrade, const config::route_config& route,
+                         std::string_view connection = "Upgrade", std::string_view version = "1.1") {
+        parsed p("GET / HTTP/" + std::string(version) + "\r\nHost: h\r\nConnection: " + std::string(connection) +
+                 "\r\nUpgrade: " + upgrade + "\r\n\r\n");
+        return relayed_upgrade(p.head, route);
+    };
+    EXPECT_EQ(kind("websocket", plain), upgrade_kind::none);
+    EXPECT_EQ(kind("websocket", upgrades), upgrade_kind::none);  // allow-upgrade is not enough
+    EXPECT_EQ(kind("websocket", websockets), upgrade_kind::websocket);
+    EXPECT_EQ(kind("WebSocket", both), upgrade_kind::websocket);
+    EXPECT_EQ(kind("foo/1, websocket", websockets), upgrade_kind::websocket);
+    EXPECT_EQ(kind("foo/1", websockets), upgrade_kind::none);
+    EXPECT_EQ(kind("foo/1", upgrades), upgrade_kind::other);
+    EXPECT_EQ(kind("foo/1", both), upgrade_kind::other);
+    EXPECT_EQ(kind("h2c", both), upgrade_kind::none);
+    EXPECT_EQ(kind("H2C", upgrades), upgrade_kind::none);
+    EXPECT_EQ(kind("foo/1", upgrades, "keep-alive"), upgrade_kind::none);  // Connection must name it
+    EXPECT_EQ(kind("websocket", websockets, "keep-alive"), upgrade_kind::none);
+}
+
+TEST(Forwarding, WebSocketUpgradeSentAsWebsocketOnly) {
+    parsed p("GET /chat HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\n"
+             "Upgrade: WebSocket, h2c\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\n\r\n");
+    std::string out;
+    forward_context ctx{"rid", "10.0.0.9", false, "http", upgrade_kind::websocket, {}, {}};
+    build_upstream_head(out, p.head, config::route_config{}, ctx);
+    EXPECT_NE(out.find("\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"), std::string::npos) << out;
+    EXPECT_EQ(out.find("h2c"), std::string::npos) << out;
+    EXPECT_EQ(out.find("keep-alive"), std::string::npos) << out;
+    EXPECT_NE(out.find("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("Sec-WebSocket-Version: 13\r\n"), std::string::npos) << out;
 }
 
 }  // namespace
