@@ -31,6 +31,9 @@ public:
     // reports. Every consultation that was allowed reports its result once.
     bool breaker_allows(std::int64_t now, bool& trial);
     void report(bool success, bool trial, std::int64_t now, const config::agent_config& cfg);
+    // The trial request never reached the agent (shed, client gone, event too large): the
+    // next request is the trial instead; the breaker stays as it was.
+    void abandon_trial() { trial_.store(false, std::memory_order_relaxed); }
     bool breaker_open(std::int64_t now) const;
 
     // HEALTH frames: UNHEALTHY makes the agent unavailable until HEALTHY.

@@ -137,7 +137,7 @@ awaitable<agent_outcome> open(http1_connection& conn, request_agents::entry& e) 
     if (state.config_rejected() || state.unhealthy()) co_return agent_outcome::unavailable;
     if (!state.breaker_allows(agent::now_ms(), e.trial)) co_return agent_outcome::breaker_open;
     if (!state.try_acquire(cfg.max_concurrent)) {
-        if (e.trial) state.report(false, true, agent::now_ms(), cfg);
+        if (e.trial) state.abandon_trial();
         co_return agent_outcome::shed;
     }
     e.acquired = true;
@@ -226,14 +226,14 @@ awaitable<bool> decide(http1_connection& conn, const config::route_config& route
     const bool response_phase = at == agent::decision_point::response_headers;
     if (st == call_status::client_gone) {
         conn.set_keep_alive(false);
-        if (e.trial) state.report(true, true, agent::now_ms(), cfg);  // not the agent's fault
+        if (e.trial) state.abandon_trial();  // not the agent's fault, nor its success
         co_return false;
     }
     if (st == call_status::too_large) {
         // This request's event cannot be sent: not the agent's failure, but it has not decided.
         observability::event_log::warn("request event larger than the agent's frame limit; applying its failure mode",
                                        {{"agent", cfg.id}});
-        if (e.trial) state.report(true, true, agent::now_ms(), cfg);
+        if (e.trial) state.abandon_trial();
         co_return co_await unavailable(conn, route, e, agent_outcome::error, response_phase);
     }
     if (st != call_status::decided) {

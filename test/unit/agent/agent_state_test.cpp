@@ -43,3 +43,21 @@ TEST(AgentState, BreakerOpensAfterConsecutiveFailuresAndLetsOneTrial) {
     EXPECT_TRUE(s.breaker_allows(2031, trial));
     EXPECT_FALSE(trial);
 }
+
+TEST(AgentState, AnAbandonedTrialLetsTheNextRequestTry) {
+    sentinel::config::agent_config cfg;
+    cfg.breaker_failures = 1;
+    cfg.breaker_open_for = std::chrono::milliseconds(100);
+    agent_state s("a");
+    bool trial = false;
+    s.report(false, false, 0, cfg);  // open until 100
+    EXPECT_TRUE(s.breaker_allows(150, trial));
+    EXPECT_TRUE(trial);
+    bool other = false;
+    EXPECT_FALSE(s.breaker_allows(151, other));  // one trial at a time
+    s.abandon_trial();                           // e.g. shed before reaching the agent
+    EXPECT_TRUE(s.breaker_allows(152, trial));   // still half-open: the next request tries
+    EXPECT_TRUE(trial);
+    s.report(true, true, 160, cfg);
+    EXPECT_FALSE(s.breaker_open(161));
+}
