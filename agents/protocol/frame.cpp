@@ -15,20 +15,6 @@ void store_be32(char* p, std::uint32_t v) {
     p[3] = static_cast<char>(v);
 }
 
-// END_STREAM marks the proxy's last event on a stream; only stream events can carry it.
-bool may_end_stream(frame_type t) {
-    switch (t) {
-    case frame_type::request_headers:
-    case frame_type::request_body:
-    case frame_type::response_headers:
-    case frame_type::response_body:
-    case frame_type::request_complete:
-    case frame_type::websocket_frame:
-    case frame_type::cancel: return true;
-    default: return false;
-    }
-}
-
 }  // namespace
 
 bool type_info(std::uint8_t type, sender& who, bool& connection_level) {
@@ -104,7 +90,8 @@ decode_status decode_frame(std::string_view data, sender receiver, std::uint32_t
     if (connection_level != (h.stream_id == 0)) return decode_status::bad_stream;
     h.type = static_cast<frame_type>(type);
     if ((h.flags & ~flag_end_stream) != 0) return decode_status::bad_flags;
-    if ((h.flags & flag_end_stream) != 0 && !may_end_stream(h.type)) return decode_status::bad_flags;
+    // END_STREAM marks the proxy's last event on a stream: only stream frames the proxy sends.
+    if ((h.flags & flag_end_stream) != 0 && (connection_level || who != sender::proxy)) return decode_status::bad_flags;
     if (data.size() - frame_header_size < h.length) return decode_status::need_more;
     out.header = h;
     out.payload = data.substr(frame_header_size, h.length);

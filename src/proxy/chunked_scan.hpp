@@ -21,47 +21,26 @@ struct chunked_scan {
 
 // Feeds buffered chunked bytes to the decoder until it needs more input, finishes or fails.
 // The framing is checked strictly, so relaying exactly the consumed bytes unchanged cannot
-// smuggle a second message.
-inline chunked_scan scan_chunked(http1::chunked_decoder& decoder, std::string_view data) {
+// smuggle a second message. With `rechunked`, for a body whose start agents held (the decoder
+// is past it, so the rest cannot go verbatim), the data is also appended to it re-encoded as
+// chunks (the last chunk too; trailers are dropped), stopping once it holds 64 KiB.
+inline chunked_scan scan_chunked(http1::chunked_decoder& decoder, std::string_view data,
+                                 std::string* rechunked = nullptr) {
     chunked_scan scan;
-    while (scan.consumed < data.size()) {
+    while (scan.consumed < data.size() && (rechunked == nullptr || rechunked->size() < 65536)) {
         std::size_t consumed = 0;
         std::string_view chunk;
         const auto status = decoder.decode(data.substr(scan.consumed), consumed, chunk);
         scan.consumed += consumed;
         if (status == http1::chunked_decoder::status::data) {
             scan.data_bytes += chunk.size();
+            if (rechunked != nullptr) {
+                http1::append_chunk_header(*rechunked, chunk.size());
+                rechunked->append(chunk);
+                http1::append_chunk_end(*rechunked);
+            }
         } else if (status == http1::chunked_decoder::status::done) {
-            scan.done = true;
-            break;
-        } else if (status == http1::chunked_decoder::status::error) {
-            scan.error = true;
-            break;
-        } else {
-            break;
-        }
-    }
-    return scan;
-}
-
-// For a chunked body whose start agents held (decoded): the decoder is past that start, so the
-// rest cannot go verbatim. Decodes buffered bytes and appends their data re-encoded as chunks
-// to `out` (and the last chunk once the message ends; trailers are dropped), stopping when
-// `out` holds 64 KiB.
-inline chunked_scan rechunk(http1::chunked_decoder& decoder, std::string_view data, std::string& out) {
-    chunked_scan scan;
-    while (scan.consumed < data.size() && out.size() < 65536) {
-        std::size_t consumed = 0;
-        std::string_view chunk;
-        const auto status = decoder.decode(data.substr(scan.consumed), consumed, chunk);
-        scan.consumed += consumed;
-        if (status == http1::chunked_decoder::status::data) {
-            http1::append_chunk_header(out, chunk.size());
-            out.append(chunk);
-            http1::append_chunk_end(out);
-            scan.data_bytes += chunk.size();
-        } else if (status == http1::chunked_decoder::status::done) {
-            http1::append_last_chunk(out);
+            if (rechunked != nullptr) http1::append_last_chunk(*rechunked);
             scan.done = true;
             break;
         } else if (status == http1::chunked_decoder::status::error) {

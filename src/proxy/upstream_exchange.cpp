@@ -727,7 +727,15 @@ awaitable<upstream_exchange::outcome> upstream_exchange::send_request() {
     if (held_partial_) {
         body_started_ = true;
         if (request.framing == http1::body_framing::chunked) {
-            const outcome rest = co_await send_rechunked_body();
+            // The held start goes as one chunk; the rest is re-chunked after it.
+            std::string held;
+            if (!replay_.empty()) {
+                http1::append_chunk_header(held, replay_.size());
+                held.append(replay_);
+                http1::append_chunk_end(held);
+            }
+            if (!co_await write_upstream(head, held)) co_return down_.expired() ? outcome::timeout : write_failed;
+            const outcome rest = co_await send_chunked_body(true);
             if (rest != outcome::ok) co_return rest;
         } else {
             if (!co_await write_upstream(head, replay_)) co_return down_.expired() ? outcome::timeout : write_failed;
@@ -753,7 +761,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::send_request() {
         if (rest != outcome::ok) co_return rest;
     } else {
         if (!co_await write_upstream(head)) co_return down_.expired() ? outcome::timeout : write_failed;
-        const outcome rest = co_await send_chunked_body();
+        const outcome rest = co_await send_chunked_body(false);
         if (rest != outcome::ok) co_return rest;
     }
     request_complete_ = true;
@@ -805,13 +813,16 @@ awaitable<upstream_exchange::outcome> upstream_exchange::send_content_length_bod
     co_return outcome::ok;
 }
 
-awaitable<upstream_exchange::outcome> upstream_exchange::send_chunked_body() {
+awaitable<upstream_exchange::outcome> upstream_exchange::send_chunked_body(bool held_start) {
     auto& in = down_.input();
-    http1::chunked_decoder decoder;
-    std::uint64_t body_bytes = 0;
+    http1::chunked_decoder fresh;
+    http1::chunked_decoder& decoder = held_start ? down_.agents().decoder : fresh;
+    std::uint64_t body_bytes = held_start ? replay_.size() : 0;
+    std::string rechunked;
     for (;;) {
         const std::string_view data = in.readable();
-        const chunked_scan scan = scan_chunked(decoder, data);
+        rechunked.clear();
+        const chunked_scan scan = scan_chunked(decoder, data, held_start ? &rechunked : nullptr);
         body_bytes += scan.data_bytes;
         if (scan.error) {
             co_await fail(400, local_reply_reason::bad_request);
@@ -823,47 +834,13 @@ awaitable<upstream_exchange::outcome> upstream_exchange::send_chunked_body() {
         }
         if (scan.consumed > 0) {
             body_started_ = true;
-            if (!co_await write_upstream(data.substr(0, scan.consumed)))
+            const std::string_view out = held_start ? std::string_view(rechunked) : data.substr(0, scan.consumed);
+            if (!out.empty() && !co_await write_upstream(out))
                 co_return down_.expired() ? outcome::timeout : outcome::reset;
             in.consume(scan.consumed);
         }
         if (scan.done) co_return outcome::ok;
-        down_.set_deadline(timeout_kind::client_body_idle, snap_.cfg->timeouts.client_body_idle);
-        boost::system::error_code ec;
-        if (co_await down_.read_some(ec) == 0) {
-            co_await client_body_failed();
-            co_return outcome::done;
-        }
-    }
-}
-
-awaitable<upstream_exchange::outcome> upstream_exchange::send_rechunked_body() {
-    auto& in = down_.input();
-    auto& decoder = down_.agents().decoder;
-    std::string out;
-    if (!replay_.empty()) {
-        http1::append_chunk_header(out, replay_.size());
-        out.append(replay_);
-        http1::append_chunk_end(out);
-    }
-    if (!co_await write_upstream(down_.upstream_head(), out)) co_return down_.expired() ? outcome::timeout : outcome::reset;
-    std::uint64_t body_bytes = replay_.size();
-    for (;;) {
-        out.clear();
-        const chunked_scan scan = rechunk(decoder, in.readable(), out);
-        in.consume(scan.consumed);
-        body_bytes += scan.data_bytes;
-        if (scan.error) {
-            co_await fail(400, local_reply_reason::bad_request);
-            co_return outcome::done;
-        }
-        if (body_bytes > snap_.max_body) {
-            co_await fail(413, local_reply_reason::body_too_large);
-            co_return outcome::done;
-        }
-        if (!out.empty() && !co_await write_upstream(out)) co_return down_.expired() ? outcome::timeout : outcome::reset;
-        if (scan.done) co_return outcome::ok;
-        if (!in.empty() && scan.consumed > 0) continue;  // stopped at 64 KiB of output
+        if (!in.empty() && scan.consumed > 0) continue;  // re-chunking stopped at 64 KiB
         down_.set_deadline(timeout_kind::client_body_idle, snap_.cfg->timeouts.client_body_idle);
         boost::system::error_code ec;
         if (co_await down_.read_some(ec) == 0) {

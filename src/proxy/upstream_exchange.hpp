@@ -51,10 +51,9 @@ private:
     awaitable<bool> write_upstream(std::string_view first, std::string_view second = {});
     awaitable<outcome> send_request();
     awaitable<outcome> send_content_length_body(std::uint64_t remaining);
-    awaitable<outcome> send_chunked_body();
-    // A chunked body whose first part agents held (decoded): that part as one chunk, then the
-    // rest decoded from the client and re-chunked.
-    awaitable<outcome> send_rechunked_body();
+    // The rest of a chunked body, validated and relayed byte for byte; after a start agents
+    // held (`held_start`, already sent as one chunk) it is re-chunked from the decoded data.
+    awaitable<outcome> send_chunked_body(bool held_start);
     awaitable<outcome> read_response_head();
     awaitable<bool> relay_response_body();
     // Agents asked for the response body: reads it (decoded) up to their limit and lets them

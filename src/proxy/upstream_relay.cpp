@@ -94,7 +94,7 @@ awaitable<bool> upstream_exchange::relay_response_body() {
     auto& request = down_.request();
     auto& record = down_.record();
     auto& buffer = up_->buffer;
-    enum class mode { none, length, chunked_relay, chunked_rechunk, chunked_decode, until_close } m = mode::none;
+    enum class mode { none, length, chunked_relay, chunked_decode, until_close } m = mode::none;
     response_framing framing;
     switch (response_.framing) {
     case http1::body_framing::none: break;
@@ -124,8 +124,6 @@ awaitable<bool> upstream_exchange::relay_response_body() {
         framing.chunked = false;
         framing.content_length = true;
         framing.length = held_response_.size();
-    } else if (response_held_ && m == mode::chunked_relay) {
-        m = mode::chunked_rechunk;  // the decoder is past the held part: re-encode the rest
     }
     if (down_.worker().draining()) down_.set_keep_alive(false);
     framing.keep_alive = down_.keep_alive();
@@ -142,7 +140,7 @@ awaitable<bool> upstream_exchange::relay_response_body() {
         // rest is re-chunked).
         std::string& out = tls_gather_;
         out.assign(head);
-        if (m == mode::chunked_rechunk && !held_response_.empty()) {
+        if (m == mode::chunked_relay && !held_response_.empty()) {
             http1::append_chunk_header(out, held_response_.size());
             out.append(held_response_);
             http1::append_chunk_end(out);
@@ -176,36 +174,25 @@ awaitable<bool> upstream_exchange::relay_response_body() {
     }
 
     case mode::chunked_relay: {
-        http1::chunked_decoder decoder;
+        // After a start the agents held, the decoder is past it: the rest is re-chunked.
+        http1::chunked_decoder fresh;
+        http1::chunked_decoder& decoder = response_held_ ? response_decoder_ : fresh;
+        std::string rechunked;
         std::string_view pending_head = head;  // goes out with the first body bytes
         for (;;) {
             const std::string_view data = buffer.readable();
-            const chunked_scan scan = scan_chunked(decoder, data);
+            rechunked.clear();
+            const chunked_scan scan = scan_chunked(decoder, data, response_held_ ? &rechunked : nullptr);
             if (scan.error) {
                 down_.worker().metrics.upstream_bad_responses.inc();
                 co_return false;
             }
-            if (scan.consumed > 0 || scan.done) {
-                if (!co_await write_downstream(pending_head, data.substr(0, scan.consumed))) co_return false;
+            const std::string_view out = response_held_ ? std::string_view(rechunked) : data.substr(0, scan.consumed);
+            if (!out.empty() || scan.done) {
+                if (!co_await write_downstream(pending_head, out)) co_return false;
                 pending_head = {};
             }
             buffer.consume(scan.consumed);
-            if (scan.done) co_return true;
-            if (co_await read_upstream(ec) == 0) co_return false;
-        }
-    }
-
-    case mode::chunked_rechunk: {
-        std::string out;
-        for (;;) {
-            out.clear();
-            const chunked_scan scan = rechunk(response_decoder_, buffer.readable(), out);
-            buffer.consume(scan.consumed);
-            if (scan.error) {
-                down_.worker().metrics.upstream_bad_responses.inc();
-                co_return false;
-            }
-            if (!out.empty() && !co_await write_downstream(out)) co_return false;
             if (scan.done) co_return true;
             if ((buffer.empty() || scan.consumed == 0) && co_await read_upstream(ec) == 0) co_return false;
         }
