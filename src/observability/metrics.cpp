@@ -36,7 +36,7 @@ const char* to_string(tls_failure reason) {
 const char* to_string(audit_reason reason) {
     static constexpr const char* names[] = {"malformed_request", "request_smuggling", "uri_too_long",
                                             "headers_too_large", "path_traversal", "client_certificate",
-                                            "auth_failure", "rate_limited", "agent_decision"};
+                                            "auth_failure", "rate_limited", "agent_decision", "http2_abuse"};
     static_assert(std::size(names) == static_cast<std::size_t>(audit_reason::count_));
     return names[static_cast<std::size_t>(reason)];
 }
@@ -545,6 +545,20 @@ std::string render_prometheus(const workers_t& w, const process_metrics& p, cons
     simple("sentinel_audit_log_dropped_lines_total", "counter",
            "Audit-log lines dropped because the writer queue was full.",
            sum(w, [](auto& m) { return m.audit_log_dropped_lines.value(); }));
+    simple("sentinel_http2_connections_total", "counter", "Downstream connections that spoke HTTP/2 (ALPN h2 or h2c prior knowledge).",
+           sum(w, [](auto& m) { return m.http2_connections.value(); }));
+    simple("sentinel_http2_connections_active", "gauge", "Downstream HTTP/2 connections open now.",
+           sum(w, [](auto& m) { return static_cast<std::uint64_t>(m.http2_connections_active.value()); }));
+    simple("sentinel_http2_streams_total", "counter", "HTTP/2 request streams started (each runs the request pipeline).",
+           sum(w, [](auto& m) { return m.http2_streams.value(); }));
+    simple("sentinel_http2_streams_refused_total", "counter",
+           "HTTP/2 streams refused with REFUSED_STREAM (over max-concurrent-streams).",
+           sum(w, [](auto& m) { return m.http2_streams_refused.value(); }));
+    family(out, "sentinel_http2_abuse_total", "counter",
+           "HTTP/2 connections ended with GOAWAY(ENHANCE_YOUR_CALM), by kind of abuse.");
+    for (std::size_t i = 0; i < http2_abuse_kinds.size(); ++i)
+        sample(out, "sentinel_http2_abuse_total", fmt::format("kind=\"{}\"", http2_abuse_kinds[i]),
+               sum(w, [i](auto& m) { return m.http2_abuse[i].value(); }));
     family(out, "sentinel_audit_events_total", "counter",
            "Security decisions (refused requests and connections), by reason.");
     for (std::size_t i = 0; i < static_cast<std::size_t>(audit_reason::count_); ++i)

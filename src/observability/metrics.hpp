@@ -84,9 +84,15 @@ const char* to_string(tls_failure reason);
 // for the auth, rate-limit and agent phases that call audit() (docs/architecture/observability.md).
 enum class audit_reason : std::uint8_t {
     malformed_request, request_smuggling, uri_too_long, headers_too_large, path_traversal,
-    client_certificate, auth_failure, rate_limited, agent_decision, count_
+    client_certificate, auth_failure, rate_limited, agent_decision, http2_abuse, count_
 };
 const char* to_string(audit_reason reason);
+
+// Why an HTTP/2 connection was ended with GOAWAY(ENHANCE_YOUR_CALM), in h2::abuse's order
+// (sentinel_http2_abuse_total{kind}).
+inline constexpr std::array<const char*, 7> http2_abuse_kinds = {
+    "rapid_reset", "continuation_flood", "settings_flood", "ping_flood",
+    "empty_frames", "hpack_bomb", "too_many_streams"};
 
 // Request duration buckets in seconds (Prometheus `le` bounds).
 inline constexpr std::array<double, 12> duration_buckets = {
@@ -251,6 +257,11 @@ struct worker_metrics {
     counter access_log_sampled_out;  // requests not logged because sample-percent skipped them
     counter audit_log_dropped_lines;
     std::array<counter, static_cast<std::size_t>(audit_reason::count_)> audit_events;
+    counter http2_connections;
+    gauge http2_connections_active;
+    counter http2_streams;
+    counter http2_streams_refused;
+    std::array<counter, http2_abuse_kinds.size()> http2_abuse;  // indexed like h2::abuse
     labelled_metrics labelled;
 
     void count_status(int status) noexcept {

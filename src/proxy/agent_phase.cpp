@@ -330,7 +330,7 @@ awaitable<bool> send_body_events(http1_connection& conn, const config::route_con
         chunk.set_truncated(is_last && truncated);
         v1::Decision d;
         const auto st = co_await e.stream.call(side.frame(), chunk, is_last && last_event(e, side),
-                                               cfg_of(conn, e).timeout, &conn.socket(), d);
+                                               cfg_of(conn, e).timeout, conn.client_socket(), d);
         if (!co_await decide(conn, route, e, st, d, side.point(), !is_last, !truncated)) co_return false;
         if (e.skipped) break;
         if (d.has_replace_body()) {
@@ -511,7 +511,7 @@ awaitable<bool> run_request_agents(http1_connection& conn, const config::route_c
     };
     auto finish_headers = [&](request_agents::entry& e, start_result how) -> awaitable<bool> {
         v1::Decision d;
-        const auto st = how == too_large ? call_status::too_large : co_await e.stream.wait(&conn.socket(), d);
+        const auto st = how == too_large ? call_status::too_large : co_await e.stream.wait(conn.client_socket(), d);
         co_return co_await decide(conn, route, e, st, d, agent::decision_point::request_headers,
                                   has_body && inspects_request_body(e.stream.caps()));
     };
@@ -581,7 +581,7 @@ awaitable<bool> run_response_agents(http1_connection& conn, const config::route_
         const bool frames = response.status == 101 && caps.wants(v1::WEBSOCKET_FRAME);
         const auto st = co_await e.stream.call(proto::frame_type::response_headers, ev,
                                                !body_events && !frames && !caps.wants(v1::REQUEST_COMPLETE),
-                                               cfg_of(conn, e).timeout, &conn.socket(), d);
+                                               cfg_of(conn, e).timeout, conn.client_socket(), d);
         if (!co_await decide(conn, route, e, st, d, agent::decision_point::response_headers, body_events))
             co_return false;
     }

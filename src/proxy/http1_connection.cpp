@@ -1,5 +1,6 @@
 #include "proxy/http1_connection.hpp"
 #include "proxy/forwarding.hpp"
+#include "proxy/h2_connection.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -176,12 +177,38 @@ http1_connection::http1_connection(worker_context& worker, tcp::socket socket,
     worker_.add(this);
 }
 
+http1_connection::http1_connection(http1_connection& parent, h2_connection& h2, std::int32_t stream_id)
+    : worker_(parent.worker_), socket_(parent.worker_.io()), secure_(parent.secure_),
+      client_cert_(parent.client_cert_), tls_version_(parent.tls_version_), listener_key_(parent.listener_key_),
+      snap_(worker_.current()), in_(initial_input, input_capacity(*snap_)), peer_(parent.peer_),
+      peer_text_(parent.peer_text_), h2_(&h2), parent_(&parent), stream_id_(stream_id),
+      wake_(std::make_unique<asio::steady_timer>(worker_.io())) {}
+
 http1_connection::~http1_connection() {
+    if (parent_ != nullptr) return;  // a stream: its accepted connection is registered
     worker_.remove(this);
     worker_.release();
 }
 
+void http1_connection::wake() {
+    if (wake_) wake_->cancel();
+}
+
+awaitable<void> http1_connection::wait_event() {
+    wake_->expires_at(asio::steady_timer::time_point::max());
+    co_await wake_->async_wait(use_tuple);
+}
+
+std::string_view http1_connection::protocol() const {
+    if (parent_ != nullptr) return "HTTP/2";
+    return request_.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+}
+
 void http1_connection::drain() {
+    if (h2_ != nullptr) {
+        h2_->drain();  // GOAWAY; the streams finish
+        return;
+    }
     keep_alive_ = false;
     // An idle connection (waiting for the next request) closes now; a busy one after its
     // response, because keep_alive_ is now false.
@@ -195,8 +222,10 @@ void http1_connection::abort() {
     keep_alive_ = false;
     expired_ = true;  // no lingering close, no further reads
     boost::system::error_code ignored;
+    if (h2_ != nullptr && parent_ == nullptr) h2_->abort();
     socket_.close(ignored);
     if (deadline_upstream_) deadline_upstream_->close(ignored);
+    wake();
 }
 
 void http1_connection::set_deadline(timeout_kind kind, std::chrono::milliseconds after,
@@ -220,9 +249,15 @@ void http1_connection::on_deadline() {
     boost::system::error_code ignored;
     socket_.cancel(ignored);
     if (deadline_upstream_) deadline_upstream_->cancel(ignored);
+    wake();
 }
 
 awaitable<std::size_t> http1_connection::read_some(boost::system::error_code& ec) {
+    if (parent_ != nullptr) {
+        const std::size_t got = co_await h2_->read(*this, stream_id_, in_, ec);
+        record_.bytes_received += got;
+        co_return got;
+    }
     auto [data, room] = in_.prepare();
     if (room == 0) {
         ec = asio::error::no_buffer_space;
@@ -242,6 +277,11 @@ awaitable<std::size_t> http1_connection::read_some(boost::system::error_code& ec
 awaitable<bool> http1_connection::write(std::string_view data, std::string_view more) {
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(data.data(), data.size()),
                                                     asio::buffer(more.data(), more.size())};
+    if (parent_ != nullptr) {
+        const bool ok = co_await h2_->write(*this, stream_id_, data, more);
+        if (ok) record_.bytes_sent += data.size() + more.size();
+        co_return ok;
+    }
     std::size_t n = 0;
     boost::system::error_code ec;
     if (!tls_) {
@@ -339,6 +379,7 @@ void http1_connection::begin_record() {
 }
 
 std::string_view http1_connection::tls_sni() const {
+    if (parent_ != nullptr) return parent_->tls_sni();
     if (!tls_) return {};
     const char* name = SSL_get_servername(tls_->native_handle(), TLSEXT_NAMETYPE_host_name);
     return name == nullptr ? std::string_view() : std::string_view(name);
@@ -495,6 +536,7 @@ void http1_connection::append_access_log(const config::access_log_config& cfg, s
             if (!tls_version_.empty()) append_field(line, "tls_version", tls_version_);
             break;
         case access_log_field::user_agent: append_field(line, "user_agent", record_.user_agent); break;
+        case access_log_field::protocol: append_field(line, "protocol", protocol()); break;
         case access_log_field::retries: fmt::format_to(std::back_inserter(line), ",\"retries\":{}", record_.retries); break;
         case access_log_field::agent_metadata:
             if (!agents_.metadata.empty()) {
@@ -666,6 +708,7 @@ awaitable<bool> http1_connection::tls_handshake() {
         co_return false;
     }
     SSL* handle = tls_->native_handle();
+    secure_ = true;
     tls_version_ = tls::version_name(handle);
     client_cert_ = tls::verified_peer(handle);
     worker_.metrics.count_tls_handshake(tls_version_, tls::session_reused(handle));
@@ -707,6 +750,48 @@ awaitable<void> http1_connection::lingering_close() {
     clear_deadline();
 }
 
+awaitable<bool> http1_connection::wants_http2() {
+    if (!listener_->http2.enabled) co_return false;
+    if (tls_) {
+        const unsigned char* alpn = nullptr;
+        unsigned int len = 0;
+        SSL_get0_alpn_selected(tls_->native_handle(), &alpn, &len);
+        co_return len == 2 && alpn[0] == 'h' && alpn[1] == '2';
+    }
+    // h2c with prior knowledge (RFC 9113 §3.3). An HTTP/1.1 request differs from the preface
+    // at its first byte (no method starts with "PRI * HTTP/2.0"), so it is not delayed.
+    static constexpr std::string_view preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    set_deadline(timeout_kind::client_header, snap_->cfg->timeouts.client_header);
+    for (;;) {
+        const std::string_view data = in_.readable();
+        const std::size_t n = std::min(data.size(), preface.size());
+        if (data.substr(0, n) != preface.substr(0, n)) break;
+        if (n == preface.size()) {
+            clear_deadline();
+            co_return true;
+        }
+        boost::system::error_code ec;
+        if (co_await read_some(ec) == 0) {
+            keep_alive_ = false;  // gone or silent: as for an HTTP/1.1 connection, close quietly
+            break;
+        }
+    }
+    clear_deadline();
+    co_return false;
+}
+
+awaitable<void> http1_connection::run_stream() {
+    auto self = shared_from_this();
+    // The stream's one request, on the newest snapshot, through the same pipeline.
+    if (refresh_snapshot() && co_await read_request_head()) {
+        set_keep_alive(false);
+        begin_record();
+        co_await run_pipeline(*this);
+        finish_record();
+    }
+    clear_deadline();
+}
+
 awaitable<void> http1_connection::run() {
     auto self = shared_from_this();
     boost::system::error_code ec;
@@ -726,6 +811,13 @@ awaitable<void> http1_connection::run() {
     if (ok) {
         peer_text_ = net::format_ip(peer_);
         peer_trusted_ = net::any_contains(listener_->trusted_proxies, peer_);
+        if (co_await wants_http2()) {
+            h2_connection h2(*this);
+            h2_ = &h2;
+            co_await h2.run();
+            h2_ = nullptr;
+            keep_alive_ = false;
+        }
         while (keep_alive_) {
             // Each request runs on the newest snapshot; a connection whose listener a reload
             // removed takes no new request (it drains).

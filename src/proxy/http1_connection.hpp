@@ -1,6 +1,12 @@
 // One downstream HTTP/1.1 connection: reads requests, runs each through the request
 // pipeline (pipeline.cpp), writes responses strictly in order. Owns the socket, the read
 // buffer and the connection's deadline (an entry in the worker's deadline wheel).
+//
+// An accepted connection that negotiates HTTP/2 (ALPN h2, or the h2c preface) is served by
+// an h2_connection instead, and each HTTP/2 stream is an http1_connection in *stream mode*:
+// it has no socket of its own, reads the stream's request as HTTP/1.1 bytes and writes its
+// response as HTTP/1.1 bytes through the h2_connection, and runs exactly one request through
+// the same pipeline (docs/architecture/http2.md).
 #pragma once
 
 #include <chrono>
@@ -11,6 +17,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "common/byte_buffer.hpp"
 #include "http/http1/message.hpp"
@@ -53,20 +60,34 @@ struct stream_record {
     std::string_view id() const { return {request_id, request_id_len}; }
 };
 
+class h2_connection;
+
 class http1_connection final : public registered_connection,
                                public std::enable_shared_from_this<http1_connection> {
 public:
     http1_connection(worker_context& worker, tcp::socket socket, std::string listener_key);
+    // Stream mode: HTTP/2 stream `stream_id` of `parent`'s connection, served by `h2`.
+    http1_connection(http1_connection& parent, h2_connection& h2, std::int32_t stream_id);
     ~http1_connection() override;
 
     // Serves requests until the connection ends. Spawned once per accepted connection.
     awaitable<void> run();
+    // Stream mode: serves the stream's one request.
+    awaitable<void> run_stream();
+    // Stream mode: wakes the pipeline waiting in wait_event() (the h2 connection calls it).
+    void wake();
+    awaitable<void> wait_event();
     void drain() override;
     void abort() override;
 
     // ----- used by the pipeline (pipeline.cpp) -----
     worker_context& worker() { return worker_; }
     tcp::socket& socket() { return socket_; }
+    // The client's socket, watched for a disconnect while agents decide; null for an HTTP/2
+    // stream (a reset reaches the pipeline through abort()).
+    tcp::socket* client_socket() { return h2_ == nullptr ? &socket_ : nullptr; }
+    // "HTTP/1.1", "HTTP/1.0" or "HTTP/2" (the access log's protocol field).
+    std::string_view protocol() const;
     byte_buffer& input() { return in_; }
     http1::request_head& request() { return request_; }
     std::size_t head_size() const { return head_size_; }  // bytes of the parsed head in input()
@@ -92,15 +113,15 @@ public:
     const config::listener_config* listener() const { return listener_; }
     const std::string& peer_text() const { return peer_text_; }
     // TLS listeners: the handshake's facts (empty/absent on plain connections).
-    bool secure() const { return tls_ != nullptr; }
-    std::string_view scheme() const { return tls_ ? "https" : "http"; }
+    bool secure() const { return secure_; }
+    std::string_view scheme() const { return secure_ ? "https" : "http"; }
     const tls::peer_certificate& client_certificate() const { return client_cert_; }
     std::string_view tls_version() const { return tls_version_; }
     std::string_view tls_sni() const;
     // The listener's security headers when they apply to responses of `route` (null route:
     // a reply before routing), else null.
     const config::security_headers_config* security_headers(const config::route_config* route) const {
-        if (!tls_ || listener_ == nullptr || !listener_->tls) return nullptr;
+        if (!secure_ || listener_ == nullptr || !listener_->tls) return nullptr;
         const auto& s = listener_->tls->security_headers;
         return s.enabled && (route == nullptr || route->security_headers) ? &s : nullptr;
     }
@@ -141,6 +162,9 @@ private:
     // https listeners: the TLS handshake (bytes already read, e.g. after a PROXY header, are
     // handed to it), bounded by client-header. False when it fails.
     awaitable<bool> tls_handshake();
+    // True when the connection speaks HTTP/2: ALPN chose h2, or (plain listeners) the first
+    // bytes are the h2c connection preface. Reads at most the preface's 24 bytes.
+    awaitable<bool> wants_http2();
     // accept_request phase: true when `request_` holds a parsed head.
     awaitable<bool> read_request_head();
     void on_deadline();
@@ -159,6 +183,7 @@ private:
     using tls_stream = boost::asio::ssl::stream<tcp::socket&>;
     std::unique_ptr<tls_stream> tls_;  // null on plain connections: all I/O goes to socket_
     bool tls_error_ = false;           // a TLS-level error ended the connection
+    bool secure_ = false;              // TLS (the parent's, for a stream)
     tls::peer_certificate client_cert_;
     std::string_view tls_version_;
     std::string listener_key_;
@@ -181,6 +206,13 @@ private:
     bool keep_alive_ = true;
     bool idle_ = true;  // between requests, no byte of the next one received
     std::uint64_t requests_ = 0;
+
+    // HTTP/2: the h2 connection this accepted connection runs (while it does), or, in stream
+    // mode, the one serving this stream.
+    h2_connection* h2_ = nullptr;
+    const http1_connection* parent_ = nullptr;  // stream mode: the accepted connection
+    std::int32_t stream_id_ = 0;
+    std::unique_ptr<boost::asio::steady_timer> wake_;  // stream mode: wait_event()
 
     struct deadline_entry final : runtime::deadline_wheel::entry {
         explicit deadline_entry(http1_connection& c) : conn(c) {}

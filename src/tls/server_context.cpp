@@ -36,10 +36,11 @@ constexpr const char* default_groups = "X25519:P-256:P-384";
 // keys, so sessions never cross listeners anyway.
 constexpr unsigned char session_id_context[] = "sentinel";
 
-// ALPN protocols we serve, in our preference order (wire format). HTTP/2 is not served, so
-// it is never selected; a client offering only protocols we do not serve gets no ALPN and
-// proceeds as HTTP/1.1, as with nginx (a browser always offers http/1.1 as well).
-constexpr unsigned char served_alpn[] = "\x08http/1.1\x08http/1.0";
+// ALPN protocols we serve, in our preference order (wire format): h2 first unless the
+// listener has `http2 #false`. A client offering only protocols we do not serve gets no ALPN
+// and proceeds as HTTP/1.1, as with nginx (a browser always offers http/1.1 as well).
+constexpr unsigned char alpn_with_h2[] = "\x02h2\x08http/1.1\x08http/1.0";
+constexpr unsigned char alpn_http1[] = "\x08http/1.1\x08http/1.0";
 
 int server_impl_index() {
     static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -117,6 +118,7 @@ struct server_context::impl {
     std::unordered_map<std::string, name_group*> exact;
     std::unordered_map<std::string, name_group*> wildcard;  // "example.test" for "*.example.test"
     std::shared_ptr<ticket_keys> tickets;
+    bool h2 = false;  // offer h2 in ALPN
 
     name_group* pick(std::string_view servername) const {
         std::string name = detail::lowercase(servername);
@@ -153,11 +155,13 @@ int server_context::impl::on_servername(SSL* ssl, int* alert, void* arg) {
 }
 
 int server_context::impl::on_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-                                  unsigned int inlen, void*) {
+                                  unsigned int inlen, void* arg) {
+    const bool h2 = static_cast<const impl*>(arg)->h2;
     unsigned char* selected = nullptr;
     unsigned char selected_len = 0;
-    if (SSL_select_next_proto(&selected, &selected_len, served_alpn, sizeof served_alpn - 1, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
+    // Our order wins (SSL_select_next_proto walks the server list first).
+    if (SSL_select_next_proto(&selected, &selected_len, h2 ? alpn_with_h2 : alpn_http1,
+                              h2 ? sizeof alpn_with_h2 - 1 : sizeof alpn_http1 - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     *out = selected;
     *outlen = selected_len;
@@ -244,7 +248,7 @@ bool server_context::impl::configure(SSL_CTX* ctx, name_group* group, const conf
 
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     SSL_CTX_set_tlsext_servername_arg(ctx, this);
-    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, nullptr);
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, this);
 
     if (cfg.session_tickets) SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
     if (cfg.session_cache_size > 0) {
@@ -294,7 +298,7 @@ SSL_CTX* server_context::native() const { return impl_->groups.front()->ctx.get(
 
 const std::shared_ptr<ticket_keys>& server_context::tickets() const { return impl_->tickets; }
 
-std::shared_ptr<server_context> server_context::build(const config::listener_tls_config& cfg,
+std::shared_ptr<server_context> server_context::build(const config::listener_tls_config& cfg, bool offer_h2,
                                                       const server_context* previous, std::string& error) {
     if (cfg.certificates.empty()) {
         error = "a TLS listener needs a certificate";
@@ -306,6 +310,7 @@ std::shared_ptr<server_context> server_context::build(const config::listener_tls
     }
     std::shared_ptr<server_context> out(new server_context());
     impl& self = *out->impl_;
+    self.h2 = offer_h2;
     ERR_clear_error();
 
     if (cfg.session_tickets) {

@@ -46,8 +46,9 @@ class ticket_keys;  // rotating session-ticket keys, carried over across rebuild
 class server_context {
 public:
     // `previous`: the same listener's context from the previous snapshot, or null; its
-    // ticket keys are kept so resumption survives reloads. Null + `error` on failure.
-    static std::shared_ptr<server_context> build(const config::listener_tls_config& cfg,
+    // ticket keys are kept so resumption survives reloads. `offer_h2`: ALPN selects h2 when
+    // the client offers it. Null + `error` on failure.
+    static std::shared_ptr<server_context> build(const config::listener_tls_config& cfg, bool offer_h2,
                                                  const server_context* previous, std::string& error);
     ~server_context();
 

@@ -83,6 +83,16 @@ struct listener_tls_config {
     security_headers_config security_headers;
 };
 
+// HTTP/2 on a listener (docs/architecture/http2.md): ALPN h2 on `https`, h2c with prior
+// knowledge (the client starts with the connection preface) on `http`.
+struct http2_config {
+    bool enabled = true;  // `http2 #false`: HTTP/1.1 only
+    std::uint32_t max_concurrent_streams = 100;
+    std::uint64_t initial_window_size = 64 * 1024;
+    std::uint64_t max_frame_size = 16 * 1024;
+    std::uint64_t max_header_list_size = 32 * 1024;
+};
+
 struct listener_config {
     std::string id;
     socket_address listen;
@@ -90,6 +100,7 @@ struct listener_config {
     bool proxy_protocol = false;          // accept PROXY v1/v2 headers (only then)
     std::vector<cidr> trusted_proxies;    // X-Forwarded-* are appended to only from these peers
     std::optional<listener_tls_config> tls;  // required with protocol "https", refused otherwise
+    http2_config http2;
 };
 
 struct limits_config {
@@ -307,7 +318,7 @@ struct upstream_config {
 enum class access_log_field : std::uint8_t {
     timestamp, request_id, trace_id, client, listener, method, host, path, query, status,
     bytes_sent, bytes_received, duration, upstream_connect_duration, upstream_header_duration,
-    upstream, route, tls_version, user_agent, retries, agent_metadata, count_
+    upstream, route, tls_version, user_agent, retries, agent_metadata, protocol, count_
 };
 
 struct access_log_config {

@@ -84,6 +84,19 @@ void finish_websocket(check_context& ctx, void* target, const kdl::node& node) {
         ctx.error(node.pos, "settings in `websocket #false` have no effect; write `websocket #true` or remove them");
 }
 
+void finish_http2(check_context& ctx, void* target, const kdl::node& node) {
+    const auto& h = *static_cast<http2_config*>(target);
+    if (!h.enabled && !node.children.empty())
+        ctx.error(node.pos, "settings in `http2 #false` have no effect; write `http2 #true` or remove them");
+    if (const kdl::node* w = child_named(node, "initial-window-size"); w && h.initial_window_size > 0x7fffffff)
+        ctx.error(w->pos, "initial-window-size must be at most 2147483647 bytes (RFC 9113 §6.5.2)");
+    if (const kdl::node* f = child_named(node, "max-frame-size");
+        f && (h.max_frame_size < 16384 || h.max_frame_size > 16777215))
+        ctx.error(f->pos, "max-frame-size must be between \"16KiB\" and 16777215 bytes (RFC 9113 §6.5.2)");
+    if (const kdl::node* l = child_named(node, "max-header-list-size"); l && h.max_header_list_size > 0xffffffffu)
+        ctx.error(l->pos, "max-header-list-size must be below 4GiB");
+}
+
 void finish_upstream(check_context& ctx, void* target, const kdl::node& node) {
     auto& u = *static_cast<upstream_config*>(target);
     const kdl::node* hk = child_named(node, "hash-key");
@@ -139,7 +152,8 @@ namespace {
 constexpr std::string_view access_log_field_names[] = {
     "timestamp", "request-id", "trace-id", "client", "listener", "method", "host", "path", "query",
     "status", "bytes-sent", "bytes-received", "duration", "upstream-connect-duration",
-    "upstream-header-duration", "upstream", "route", "tls-version", "user-agent", "retries", "agent-metadata"};
+    "upstream-header-duration", "upstream", "route", "tls-version", "user-agent", "retries", "agent-metadata",
+    "protocol"};
 static_assert(std::size(access_log_field_names) == static_cast<std::size_t>(access_log_field::count_));
 
 void finish_access_log(check_context& ctx, void* target, const kdl::node& node) {
@@ -271,6 +285,25 @@ node_spec build_root() {
             .def_doc("none")
             .with_doc("Networks whose X-Forwarded-* headers are trusted and appended to; from other peers they are replaced."),
         listener_tls_block(),
+        block("http2", [](void* parent, args_view a) -> void* {
+            auto& h = static_cast<listener_config*>(parent)->http2;
+            h.enabled = a[0].boolean;
+            return &h;
+        }, {
+            key("max-concurrent-streams", integer(1, 100000), set<&http2_config::max_concurrent_streams>())
+                .def(kint(100))
+                .with_doc("Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). Streams still being answered after the client reset them count too; more are refused with REFUSED_STREAM."),
+            key("initial-window-size", size_v(), set<&http2_config::initial_window_size>())
+                .def(kstr("64KiB"))
+                .with_doc("Flow-control window per stream (SETTINGS_INITIAL_WINDOW_SIZE): request body bytes a client may send ahead of the upstream reading them. The connection's window is this or 1MiB, whichever is larger; it bounds the request bytes buffered per connection."),
+            key("max-frame-size", size_v(), set<&http2_config::max_frame_size>())
+                .def(kstr("16KiB"))
+                .with_doc("Largest frame payload accepted (SETTINGS_MAX_FRAME_SIZE), 16KiB to 16MiB-1."),
+            key("max-header-list-size", size_v(), set<&http2_config::max_header_list_size>())
+                .def(kstr("32KiB"))
+                .with_doc("Largest decoded header section (SETTINGS_MAX_HEADER_LIST_SIZE, RFC 7541 sizes). A larger one gets 431; one that decodes to more than 8 times its compressed size (an HPACK bomb) ends the connection."),
+        }).arg(boolean()).optional_children().def_doc("#true").on_finish(&finish_http2)
+          .with_doc("HTTP/2 on this listener (on by default): ALPN `h2` on `https` listeners, and h2c with prior knowledge on `http` listeners (a client that starts with the HTTP/2 connection preface). `http2 #false` serves HTTP/1.1 only. An `Upgrade: h2c` request is never honoured or relayed."),
     }).arg(id()).repeat().ids("listener").on_finish(&finish_listener)
       .with_doc("A listening socket. The argument is the listener's unique id.");
     auto listeners = block("listeners", &same, {listener}).merge().implied()
@@ -656,7 +689,7 @@ node_spec build_root() {
             })
             .many()
             .def_doc("every field except `query`, `tls-version`, `retries`, `agent-metadata` and the two upstream durations")
-            .with_doc("The fields of each line, in this order. JSON keys: `ts`, `request_id`, `trace_id` (only when the request is traced), `client`, `listener`, `method`, `host`, `path`, `query` (raw, without `?`; off by default because query strings carry secrets), `status`, `bytes_sent`, `bytes_received`, `duration_ms` (first request byte to last response byte), `upstream_connect_ms` (TCP + TLS connect of a new upstream connection; absent when a pooled one was reused), `upstream_header_ms` (request start to the upstream response head), `upstream` (endpoint address), `route`, `tls_version`, `user_agent`, `retries`, `agent_metadata` (an object of the metadata the route's agents returned; absent when there is none)."),
+            .with_doc("The fields of each line, in this order. JSON keys: `ts`, `request_id`, `trace_id` (only when the request is traced), `client`, `listener`, `method`, `host`, `path`, `query` (raw, without `?`; off by default because query strings carry secrets), `status`, `bytes_sent`, `bytes_received`, `duration_ms` (first request byte to last response byte), `upstream_connect_ms` (TCP + TLS connect of a new upstream connection; absent when a pooled one was reused), `upstream_header_ms` (request start to the upstream response head), `upstream` (endpoint address), `route`, `tls_version`, `user_agent`, `retries`, `agent_metadata` (an object of the metadata the route's agents returned; absent when there is none), `protocol` (`HTTP/1.1`, `HTTP/1.0` or `HTTP/2`)."),
         key("sample-percent", integer(1, 100, "percent"), set<&access_log_config::sample_percent>())
             .def(kint(100))
             .with_doc("Share of requests logged, drawn per request; the others are counted in `sentinel_access_log_sampled_out_total`."),

@@ -20,7 +20,7 @@ std::shared_ptr<server_context> make_server(config::tls_version max = config::tl
     cfg.client_auth = auth;
     if (auth != config::client_auth_mode::none) cfg.client_ca = certs::path("ca.pem");
     std::string error;
-    auto ctx = server_context::build(cfg, nullptr, error);
+    auto ctx = server_context::build(cfg, false, nullptr, error);
     EXPECT_TRUE(ctx) << error;
     return ctx;
 }
@@ -152,7 +152,7 @@ TEST(ClientContext, ExpiredCertificateIsReported) {
     config::listener_tls_config cfg;
     cfg.certificates = {certs::pair("expired")};
     std::string error;
-    auto server = server_context::build(cfg, nullptr, error);  // the config check refuses it, not build
+    auto server = server_context::build(cfg, false, nullptr, error);  // the config check refuses it, not build
     ASSERT_TRUE(server) << error;
     auto client = make_client(with_test_ca());
     upstream_conn c;

@@ -32,16 +32,17 @@ config::listener_tls_config listener(std::vector<config::certificate_config> lis
     return cfg;
 }
 
-std::shared_ptr<server_context> build(const config::listener_tls_config& cfg, const server_context* previous = nullptr) {
+std::shared_ptr<server_context> build(const config::listener_tls_config& cfg, const server_context* previous = nullptr,
+                                      bool h2 = false) {
     std::string error;
-    auto ctx = server_context::build(cfg, previous, error);
+    auto ctx = server_context::build(cfg, h2, previous, error);
     EXPECT_TRUE(ctx) << error;
     return ctx;
 }
 
 std::string build_error(const config::listener_tls_config& cfg) {
     std::string error;
-    auto ctx = server_context::build(cfg, nullptr, error);
+    auto ctx = server_context::build(cfg, false, nullptr, error);
     EXPECT_FALSE(ctx);
     return error;
 }
@@ -206,7 +207,25 @@ std::string alpn_of(SSL* ssl) {
     return std::string(reinterpret_cast<const char*>(data), len);
 }
 
-TEST(ServerContext, AlpnSelectsHttp11AndNeverAProtocolItDoesNotServe) {
+TEST(ServerContext, AlpnPrefersH2WhenTheListenerServesIt) {
+    auto server = build(listener({certs::pair("site")}), nullptr, true);
+    auto client = testing::test_client_ctx();
+    // Our preference wins, whatever the client's order.
+    auto both = connect(*server, client.get(), "localhost", [](SSL* ssl) {
+        static const unsigned char protos[] = "\x08http/1.1\x02h2";
+        SSL_set_alpn_protos(ssl, protos, sizeof protos - 1);
+    });
+    ASSERT_TRUE(both.result.ok);
+    EXPECT_EQ(alpn_of(both.server.get()), "h2");
+    auto http1 = connect(*server, client.get(), "localhost", [](SSL* ssl) {
+        static const unsigned char protos[] = "\x08http/1.1";
+        SSL_set_alpn_protos(ssl, protos, sizeof protos - 1);
+    });
+    ASSERT_TRUE(http1.result.ok);
+    EXPECT_EQ(alpn_of(http1.server.get()), "http/1.1");
+}
+
+TEST(ServerContext, AlpnWithoutHttp2SelectsHttp11AndNeverH2) {
     auto server = build(listener({certs::pair("site")}));
     auto client = testing::test_client_ctx();
     auto both = connect(*server, client.get(), "localhost", [](SSL* ssl) {

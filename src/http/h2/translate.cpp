@@ -1,0 +1,206 @@
+#include "http/h2/translate.hpp"
+
+#include "http/http1/parser.hpp"
+
+namespace sentinel::h2 {
+
+namespace {
+
+// Heads the pipeline writes are bounded by its own limits; these only stop a runaway.
+const http1::limits response_limits{16 * 1024, 256 * 1024, 1000};
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+    out.append(name).append(": ").append(value).append("\r\n");
+}
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+}  // namespace
+
+request_builder::field_status request_builder::add(std::string_view name, std::string_view value) {
+    if (!name.empty() && name[0] == ':') {
+        // nghttp2 has refused unknown, repeated and misplaced pseudo-header fields.
+        if (name == ":method") method_ = value;
+        else if (name == ":scheme") scheme_ = value;
+        else if (name == ":authority") authority_ = value;
+        else if (name == ":path") path_ = value;
+        else if (name == ":protocol") protocol_ = value;
+        return field_status::ok;
+    }
+    if (name == "cookie") {
+        if (!cookie_.empty()) cookie_.append("; ");
+        cookie_.append(value);
+        return field_status::ok;
+    }
+    if (name == "host") {
+        if (!host_.empty()) return field_status::malformed;
+        host_ = value;
+        return field_status::ok;
+    }
+    // nghttp2 let only "te: trailers" through; it is hop-by-hop for the HTTP/1.1 side.
+    if (name == "te") return field_status::ok;
+    if (name == "content-length") has_content_length_ = true;
+    append_field(fields_, name, value);
+    return field_status::ok;
+}
+
+void request_builder::add_trailer(std::string_view name, std::string_view value) {
+    if (!name.empty() && name[0] == ':') return;
+    append_field(trailers_, name, value);
+}
+
+bool request_builder::build(bool end_stream, std::string_view websocket_key, std::string& out) {
+    // RFC 9113 §8.3.1: a Host that names another authority than :authority is malformed.
+    if (!authority_.empty() && !host_.empty() && !http1::iequals(authority_, host_)) return false;
+    const std::string_view host = authority_.empty() ? std::string_view(host_) : std::string_view(authority_);
+    out.clear();
+    out.reserve(64 + method_.size() + path_.size() + host.size() + fields_.size() + cookie_.size());
+    if (method_ == "CONNECT") {
+        if (!protocol_.empty()) {
+            // RFC 8441: the only protocol this proxy bootstraps is WebSocket, which becomes
+            // an HTTP/1.1 upgrade so the WebSocket phase checks it like any other.
+            if (!http1::iequals(protocol_, "websocket")) return false;
+            out.append("GET ").append(path_).append(" HTTP/1.1\r\n");
+            append_field(out, "host", host);
+            out.append("connection: upgrade\r\nupgrade: websocket\r\n");
+            append_field(out, "sec-websocket-key", websocket_key);
+            body_ = body_kind::tunnel;
+        } else {
+            // A classic CONNECT: the pipeline answers it (Sentinel is not a forward proxy).
+            out.append("CONNECT ").append(authority_).append(" HTTP/1.1\r\n");
+            append_field(out, "host", host);
+            body_ = body_kind::none;
+        }
+        out.append(fields_);
+        if (!cookie_.empty()) append_field(out, "cookie", cookie_);
+        out.append("\r\n");
+        return true;
+    }
+    out.append(method_).append(" ").append(path_).append(" HTTP/1.1\r\n");
+    if (!host.empty()) append_field(out, "host", host);
+    out.append(fields_);
+    if (!cookie_.empty()) append_field(out, "cookie", cookie_);
+    if (end_stream) {
+        body_ = body_kind::none;
+    } else if (has_content_length_) {
+        body_ = body_kind::content_length;
+    } else {
+        body_ = body_kind::chunked;
+        out.append("transfer-encoding: chunked\r\n");
+    }
+    out.append("\r\n");
+    return true;
+}
+
+void response_translator::start(std::string_view request_method, bool tunnel) {
+    method_ = request_method;
+    tunnel_ = tunnel;
+}
+
+response_translator::status response_translator::feed(std::string_view& bytes, std::string& body) {
+    if (!head_done_) {
+        const std::size_t before = head_.size();
+        head_.append(bytes);
+        const std::size_t from = before > 3 ? before - 3 : 0;
+        if (head_.find("\r\n\r\n", from) == std::string::npos) {
+            bytes = {};
+            return head_.size() > response_limits.max_header_bytes ? status::error : status::need_more;
+        }
+        parsed_.clear();
+        const auto outcome = http1::parse_response(head_, response_limits, method_, parsed_);
+        if (outcome.status != http1::parse_status::done) return status::error;
+        // The bytes after the head are still in `bytes`: hand them back.
+        bytes = bytes.substr(bytes.size() - (head_.size() - outcome.consumed));
+        const int code = parsed_.status;
+        const bool upgraded = code == 101;
+        if (upgraded && !tunnel_) return status::error;  // HTTP/2 has no 101 (RFC 9113 §8.6)
+        status_code_ = upgraded ? 200 : code;
+
+        // Fields: lowercased, without the connection-specific ones HTTP/2 forbids.
+        std::size_t size = 0;
+        for (const auto& h : parsed_.headers) size += h.name.size() + h.value.size();
+        store_.clear();
+        store_.reserve(size);  // views below stay valid: no reallocation
+        fields_.clear();
+        for (const auto& h : parsed_.headers) {
+            if (http1::is_hop_by_hop(h.name) || http1::named_in_connection(parsed_.headers, h.name)) continue;
+            if (upgraded && http1::iequals(h.name, "sec-websocket-accept")) continue;
+            const std::size_t at = store_.size();
+            for (char c : h.name) store_.push_back(lower(c));
+            store_.append(h.value);
+            const std::string_view all(store_);
+            fields_.push_back({all.substr(at, h.name.size()), all.substr(at + h.name.size(), h.value.size())});
+        }
+        head_.clear();
+        if (code >= 100 && code < 200 && !upgraded) return status::informational;
+
+        head_done_ = true;
+        framing_ = upgraded ? http1::body_framing::until_close : parsed_.framing;
+        remaining_ = parsed_.content_length;
+        body_expected_ = framing_ != http1::body_framing::none &&
+                         !(framing_ == http1::body_framing::content_length && remaining_ == 0);
+        complete_ = !body_expected_;
+        return status::head;
+    }
+    if (complete_) {
+        bytes = {};  // nothing may follow a complete response
+        return status::need_more;
+    }
+    switch (framing_) {
+    case http1::body_framing::content_length: {
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, bytes.size()));
+        body.append(bytes.substr(0, n));
+        remaining_ -= n;
+        complete_ = remaining_ == 0;
+        bytes = {};
+        break;
+    }
+    case http1::body_framing::chunked:
+        while (!bytes.empty() && !complete_) {
+            std::size_t used = 0;
+            std::string_view data;
+            const auto st = chunked_.decode(bytes, used, data);
+            bytes.remove_prefix(used);
+            if (st == http1::chunked_decoder::status::error) return status::error;
+            if (st == http1::chunked_decoder::status::data) body.append(data);
+            if (st == http1::chunked_decoder::status::done) complete_ = true;
+            if (st == http1::chunked_decoder::status::need_more) break;
+        }
+        bytes = {};
+        break;
+    case http1::body_framing::until_close:
+        body.append(bytes);
+        bytes = {};
+        break;
+    case http1::body_framing::none:
+        bytes = {};
+        break;
+    }
+    return status::need_more;
+}
+
+bool response_translator::finish() {
+    if (!head_done_) return false;
+    if (framing_ == http1::body_framing::until_close) complete_ = true;
+    return complete_;
+}
+
+std::string websocket_key(const std::array<std::uint8_t, 16>& nonce) {
+    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve(24);
+    for (std::size_t i = 0; i < 15; i += 3) {
+        const std::uint32_t v = (nonce[i] << 16) | (nonce[i + 1] << 8) | nonce[i + 2];
+        out.push_back(alphabet[(v >> 18) & 63]);
+        out.push_back(alphabet[(v >> 12) & 63]);
+        out.push_back(alphabet[(v >> 6) & 63]);
+        out.push_back(alphabet[v & 63]);
+    }
+    const std::uint32_t last = nonce[15];
+    out.push_back(alphabet[(last >> 2) & 63]);
+    out.push_back(alphabet[(last << 4) & 63]);
+    out.append("==");
+    return out;
+}
+
+}  // namespace sentinel::h2
