@@ -54,7 +54,8 @@ void h2_connection::count_abuse() {
     auto& m = parent_.worker().metrics;
     m.http2_streams_refused.inc(session_.refused() - refused_counted_);
     refused_counted_ = session_.refused();
-    if (auto kind = session_.abused()) {
+    if (auto kind = session_.abused(); kind && !abuse_counted_) {
+        abuse_counted_ = true;
         m.http2_abuse[static_cast<std::size_t>(*kind)].inc();
         parent_.audit(observability::audit_reason::http2_abuse, h2::to_string(*kind));
     }

@@ -59,6 +59,7 @@ private:
     boost::asio::steady_timer streams_done_;
     std::string out_;
     std::uint64_t refused_counted_ = 0;
+    bool abuse_counted_ = false;
     bool closing_ = false;  // no more frames are read or sent
     bool writer_idle_ = false;
 };

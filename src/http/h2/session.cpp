@@ -295,6 +295,14 @@ struct server_session::impl {
 
     int on_frame_send(const nghttp2_frame& frame) {
         const std::int32_t id = frame.hd.stream_id;
+        if (frame.hd.type == NGHTTP2_GOAWAY && frame.goaway.error_code == NGHTTP2_PROTOCOL_ERROR &&
+            std::string_view(reinterpret_cast<const char*>(frame.goaway.opaque_data), frame.goaway.opaque_data_len)
+                    .find("max concurrent streams exceeded") != std::string_view::npos) {
+            // nghttp2 ends a connection that opens streams beyond the acknowledged
+            // SETTINGS_MAX_CONCURRENT_STREAMS with PROTOCOL_ERROR (RFC 9113 §5.1.2): count it.
+            if (!self.abused_) self.abused_ = abuse::too_many_streams;
+            return 0;
+        }
         if (frame.hd.type == NGHTTP2_RST_STREAM && frame.rst_stream.error_code == NGHTTP2_REFUSED_STREAM) {
             if (++self.refused_ > max_refused) flag(abuse::too_many_streams);
             return 0;
