@@ -304,17 +304,20 @@ class TlsListenerTest(IntegrationTest):
             if "no cipher" not in r.text:
                 self.wait_failure_counted("no_shared_cipher", before, cipher)
 
-    def test_alpn_http11_only(self):
-        r = self.sc("tls", "-alpn", "h2,http/1.1", "-servername", "localhost")
+    def test_alpn_prefers_h2_then_http11(self):
+        # HTTP/2 is on by default (docs/architecture/http2.md): h2 wins whatever the client's order.
+        r = self.sc("tls", "-alpn", "http/1.1,h2", "-servername", "localhost")
         self.assertTrue(r.established, r)
+        self.assertEqual(r.alpn, "h2", r)
+        r = self.sc("tls", "-alpn", "http/1.1", "-servername", "localhost")
         self.assertEqual(r.alpn, "http/1.1", r)
-        # h2 alone: never selected (the handshake may go on without ALPN, or be refused).
-        r = self.sc("tls", "-alpn", "h2", "-servername", "localhost")
-        self.assertNotEqual(r.alpn, "h2", r)
-        # curl asking for h2 speaks HTTP/1.1.
+        # A protocol we do not serve is never selected; the handshake goes on without ALPN.
+        r = self.sc("tls", "-alpn", "spdy/3", "-servername", "localhost")
+        self.assertTrue(r.established, r)
+        self.assertNotEqual(r.alpn, "spdy/3", r)
         rc, status, headers, body, err = self.https("tls", "/", "--http2", "-w", "%{http_version}")
         self.assertEqual((rc, status), (0, 200), err)
-        self.assertTrue(body.endswith(b"1.1"), body)
+        self.assertTrue(body.endswith(b"2"), body)
 
     # -- session resumption -------------------------------------------------------------------
 

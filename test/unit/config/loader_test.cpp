@@ -218,6 +218,38 @@ TEST(Loader, WebsocketSettings) {
     EXPECT_TRUE(routes[3].allow_upgrade);
 }
 
+TEST(Loader, Http2Settings) {
+    auto r = load(R"(listeners {
+    listener "default" { listen "127.0.0.1:1"; }
+    listener "off" { listen "127.0.0.1:2"; http2 #false; }
+    listener "tuned" { listen "127.0.0.1:3"; http2 #true { max-concurrent-streams 8; initial-window-size "1MiB"; max-frame-size "32KiB"; max-header-list-size "64KiB"; } }
+}
+)");
+    ASSERT_TRUE(r.ok()) << dump(r);
+    const auto& l = r.cfg->listeners;
+    EXPECT_TRUE(l[0].http2.enabled);
+    EXPECT_EQ(l[0].http2.max_concurrent_streams, 100u);
+    EXPECT_EQ(l[0].http2.initial_window_size, 65536u);
+    EXPECT_EQ(l[0].http2.max_frame_size, 16384u);
+    EXPECT_EQ(l[0].http2.max_header_list_size, 32768u);
+    EXPECT_FALSE(l[1].http2.enabled);
+    EXPECT_EQ(l[2].http2.max_concurrent_streams, 8u);
+    EXPECT_EQ(l[2].http2.initial_window_size, 1024u * 1024u);
+    EXPECT_EQ(l[2].http2.max_frame_size, 32768u);
+    EXPECT_EQ(l[2].http2.max_header_list_size, 65536u);
+}
+
+TEST(Errors, Http2SettingsOutOfRange) {
+    EXPECT_TRUE(has_error(load("listeners { listener \"a\" { listen \"127.0.0.1:1\"; http2 #false { max-concurrent-streams 5; } } }"),
+                          "settings in `http2 #false` have no effect", 1, 50));
+    EXPECT_TRUE(has_error(load("listeners { listener \"a\" { listen \"127.0.0.1:1\"; http2 #true { max-frame-size \"8KiB\"; } } }"),
+                          "max-frame-size must be between", 1, 64));
+    EXPECT_TRUE(has_error(load("listeners { listener \"a\" { listen \"127.0.0.1:1\"; http2 #true { initial-window-size \"4GiB\"; } } }"),
+                          "initial-window-size must be at most 2147483647", 1, 64));
+    EXPECT_TRUE(has_error(load("listeners { listener \"a\" { listen \"127.0.0.1:1\"; http2 #true { max-concurrent-streams 0; } } }"),
+                          "`max-concurrent-streams`: value 0 is out of range", 1, 87));
+}
+
 TEST(Errors, WebsocketSettingsThatCannotApply) {
     EXPECT_TRUE(has_error(load(std::string("routes { route \"a\" { upstream \"api\"; websocket #false { max-connections 5; } } }\n") +
                                std::string(upstream_api)),

@@ -34,7 +34,7 @@ TEST(Schema, EveryNodeIsWellFormed) {
     for (const auto& [path, s] : specs) {
         SCOPED_TRACE(path);
         EXPECT_FALSE(s->doc.empty());
-        for (char c : s->name) EXPECT_TRUE((c >= 'a' && c <= 'z') || c == '-') << "not kebab-case";
+        for (char c : s->name) EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') << "not kebab-case";
         if (s->block) {
             EXPECT_TRUE(s->enter != nullptr || s->capture != nullptr);
             EXPECT_EQ(s->apply, nullptr);
