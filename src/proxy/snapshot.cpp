@@ -156,7 +156,7 @@ std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::con
             if (it != previous->tls_contexts.end()) before = it->second.get();
         }
         std::string error;
-        auto ctx = tls::server_context::build(*l.tls, before, error);
+        auto ctx = tls::server_context::build(*l.tls, l.http2.enabled, before, error);
         if (!ctx) {
             errors.push_back("listener \"" + l.id + "\": " + error);
             continue;
