@@ -52,7 +52,11 @@ class GarbageTest(IntegrationTest):
                     pass
                 except socket.timeout:
                     self.fail("connection %d hung; payload %r" % (i, payload[:200]))
-            if received:
+            if received and payload.startswith(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"):
+                # h2c prior knowledge (docs/architecture/http2.md): the answer is HTTP/2, starting
+                # with the server's SETTINGS frame.
+                self.assertEqual(received[3:5], b"\x04\x00", (payload[:200], received[:200]))
+            elif received:
                 self.assertTrue(received.startswith(b"HTTP/1.1 "), (payload[:200], received[:200]))
             self.assertIsNone(s.proc.poll(), "sentinel died on payload %r" % payload[:200])
         self.assertEqual(http_request(port, "GET", "/hello").status, 200)
