@@ -105,6 +105,10 @@ struct server_session::impl {
     bucket empties{empty_burst, empty_rate};
     std::size_t block_bytes = 0;  // compressed size of the header block being received
     int continuations = 0;
+    // Client stream ids skipped so far (never opened, so implicitly closed, RFC 9113 §5.1.1),
+    // as ranges: HEADERS on one of them is a connection error. nghttp2 would ignore it.
+    std::int32_t last_client_stream = -1;
+    std::vector<std::pair<std::int32_t, std::int32_t>> skipped;
     std::string scratch;          // a request head being built
     std::vector<nghttp2_nv> nva;  // reused for response heads
     bool goaway = false;
@@ -141,6 +145,10 @@ struct server_session::impl {
         case NGHTTP2_HEADERS:
             block_bytes = hd.length;
             continuations = 0;
+            if (!track_stream_id(hd.stream_id)) {
+                nghttp2_session_terminate_session(session, NGHTTP2_PROTOCOL_ERROR);
+                return NGHTTP2_ERR_CALLBACK_FAILURE;
+            }
             if (hd.length == 0 && !end_headers && !empties.take(now)) return flag(abuse::empty_frames);
             break;
         case NGHTTP2_CONTINUATION:
@@ -162,6 +170,22 @@ struct server_session::impl {
         return 0;
     }
 
+    // False for HEADERS that would open a stream below one already opened (RFC 9113 §5.1.1).
+    bool track_stream_id(std::int32_t id) {
+        if (id % 2 == 0) return true;  // not a client stream: nghttp2 refuses it
+        if (id > last_client_stream) {
+            if (id > last_client_stream + 2) {
+                if (skipped.size() == 16) skipped.erase(skipped.begin());  // bounded: forget the oldest
+                skipped.emplace_back(last_client_stream + 2, id - 2);
+            }
+            last_client_stream = id;
+            return true;
+        }
+        for (const auto& [from, to] : skipped)
+            if (id >= from && id <= to) return false;
+        return true;  // a stream opened before: trailers, or nghttp2's STREAM_CLOSED handling
+    }
+
     int on_begin_headers(const nghttp2_frame& frame) {
         if (frame.hd.type != NGHTTP2_HEADERS) return 0;
         const std::int32_t id = frame.hd.stream_id;
@@ -173,21 +197,24 @@ struct server_session::impl {
             streams[id] = std::move(s);
         } else if (auto* s = find(id)) {
             s->trailers = true;
+            s->decoded = 0;  // the trailer section is a header list of its own
         }
         return 0;
     }
 
     int on_header(const nghttp2_frame& frame, std::string_view name, std::string_view value) {
         auto* s = find(frame.hd.stream_id);
-        if (s == nullptr || s->refused || s->too_large) return 0;
+        if (s == nullptr) return 0;
         s->decoded += name.size() + value.size() + field_overhead;
         if (s->decoded > config.max_header_list_size) {
             // Far more decoded than received: references to the dynamic table, repeated.
+            // Checked on every field past the limit, so more references cannot slip by.
             if (static_cast<double>(s->decoded) > bomb_ratio * static_cast<double>(block_bytes))
                 return flag(abuse::hpack_bomb);
             s->too_large = true;
             return 0;
         }
+        if (s->refused || s->too_large) return 0;
         if (s->trailers) {
             s->request.add_trailer(name, value);
             return 0;
