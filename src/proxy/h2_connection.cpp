@@ -139,6 +139,11 @@ void h2_connection::drain() {
     wake_writer();
 }
 
+void h2_connection::refuse_and_drain(std::int32_t id) {
+    session_.refuse(id);
+    drain();
+}
+
 void h2_connection::abort() {
     closing_ = true;
     for (auto& [id, stream] : streams_) stream->abort();

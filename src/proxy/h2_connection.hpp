@@ -42,6 +42,9 @@ public:
     // stream or the connection is gone.
     boost::asio::awaitable<bool> write(http1_connection& stream, std::int32_t id, std::string_view data,
                                        std::string_view more);
+    // A reload removed the listener: the stream is refused (the client may retry it
+    // elsewhere) and the connection drains.
+    void refuse_and_drain(std::int32_t id);
 
 private:
     void on_request(std::int32_t id) override;

@@ -783,7 +783,9 @@ awaitable<bool> http1_connection::wants_http2() {
 awaitable<void> http1_connection::run_stream() {
     auto self = shared_from_this();
     // The stream's one request, on the newest snapshot, through the same pipeline.
-    if (refresh_snapshot() && co_await read_request_head()) {
+    if (!refresh_snapshot()) {
+        h2_->refuse_and_drain(stream_id_);
+    } else if (co_await read_request_head()) {
         set_keep_alive(false);
         begin_record();
         co_await run_pipeline(*this);

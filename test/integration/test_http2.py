@@ -57,6 +57,14 @@ upstreams {
 """
 
 
+def _accepts(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def run_curl(*args):
     return subprocess.run(["curl", "-sS", *args], capture_output=True, timeout=60)
 
@@ -362,6 +370,44 @@ class Http2Test(IntegrationTest):
             heads = self._frame_heads(data)
             ended = [h for h in heads if h[1] & 0x1 and int.from_bytes(h[2:6], "big") == sid]
             self.assertTrue(ended or c.ended(sid)(c.events), "the in-flight stream did not finish: %r" % heads)
+        finally:
+            c.close()
+
+    def test_idle_connection_gets_goaway_and_a_removed_listener_refuses_new_streams(self):
+        port, other, admin = free_port(), free_port(), free_port()
+        config = render(CONFIG, admin=admin, port=port, tls_port=free_port(), h1_port=free_port(),
+                        narrow_port=other, certs=os.path.join(self.class_workdir, "certs"),
+                        origin=self.origin.port, ws_origin=1, log=os.path.join(self.workdir, "a.log"))
+        config = config.replace("limits {", 'timeouts { keepalive-idle "700ms" }\nlimits {')
+        s = self.start_sentinel(config, port=port, admin_port=admin, ready_path="/ready")
+        # keepalive-idle with no stream running: GOAWAY(NO_ERROR), then the close.
+        c = H2Client(port)
+        try:
+            sid = c.request("/bytes/10")
+            self.assertTrue(c.pump(c.ended(sid)))
+            self.assertTrue(c.pump(lambda ev: any(isinstance(e, h2.events.ConnectionTerminated) for e in ev),
+                                   timeout=5), c.events)
+            goaway = [e for e in c.events if isinstance(e, h2.events.ConnectionTerminated)][0]
+            self.assertEqual((goaway.error_code, goaway.last_stream_id), (0, sid))
+        finally:
+            c.close()
+        # A reload removes the listener this connection came in on: its next stream is refused
+        # (REFUSED_STREAM: safe to retry) and the connection drains.
+        c = H2Client(other)
+        try:
+            sid = c.request("/bytes/10")
+            self.assertTrue(c.pump(c.ended(sid)))
+            s.write_config(config.replace('http2 #true { max-concurrent-streams 4; initial-window-size "16KiB" }',
+                                          "http2 #true").replace('listener "narrow" {', 'listener "narrow2" {')
+                           .replace("127.0.0.1:%d" % other, "127.0.0.1:%d" % free_port()))
+            s.reload_sighup()
+            wait_until(lambda: not _accepts(other), 10, what="the old listener closed")
+            sid = c.request("/bytes/10")
+            self.assertTrue(c.pump(c.ended(sid)), c.events)
+            resets = [e.error_code for e in c.events if isinstance(e, h2.events.StreamReset) and e.stream_id == sid]
+            self.assertEqual(resets, [7], c.events)  # REFUSED_STREAM
+            self.assertTrue(c.pump(lambda ev: any(isinstance(e, h2.events.ConnectionTerminated) for e in ev)),
+                            c.events)
         finally:
             c.close()
 

@@ -529,12 +529,17 @@ std::size_t server_session::unsent(std::int32_t id) const {
     return s == nullptr ? 0 : s->pending();
 }
 
+void server_session::refuse(std::int32_t id) {
+    if (auto* s = impl_->find(id); s != nullptr && !s->closed && !s->submitted)
+        impl_->refuse(id, *s, NGHTTP2_REFUSED_STREAM);
+}
+
 void server_session::finish(std::int32_t id) {
     auto* s = impl_->find(id);
     if (s == nullptr || s->finished) return;
     s->finished = true;
     --running_;
-    if (!s->closed) {
+    if (!s->closed && !s->refused) {
         if (s->unconsumed > 0) {
             nghttp2_session_consume(impl_->session, id, s->unconsumed);
             s->unconsumed = 0;

@@ -84,6 +84,9 @@ public:
     std::size_t unsent(std::int32_t stream) const;
     // The pipeline ended: a close-delimited response ends here, an unfinished one is reset.
     void finish(std::int32_t stream);
+    // Refuses a stream before its pipeline answered (RST_STREAM(REFUSED_STREAM): the client
+    // may retry it elsewhere).
+    void refuse(std::int32_t stream);
 
     struct impl;
 
