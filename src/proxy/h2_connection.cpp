@@ -61,9 +61,21 @@ void h2_connection::count_abuse() {
     }
 }
 
-asio::awaitable<void> h2_connection::read_loop() {
+void h2_connection::update_idle_deadline() {
+    // An idle connection (no stream running) closes after keepalive-idle; until the first
+    // request, client-header bounds how long a client may take to start.
+    if (closing_) return;
     const auto& timeouts = parent_.snap().cfg->timeouts;
-    bool first = true;
+    if (session_.running() > 0) {
+        served_ = true;
+        parent_.clear_deadline();
+    } else {
+        parent_.set_deadline(served_ ? timeout_kind::keepalive_idle : timeout_kind::client_header,
+                             served_ ? timeouts.keepalive_idle : timeouts.client_header);
+    }
+}
+
+asio::awaitable<void> h2_connection::read_loop() {
     for (;;) {
         auto& in = parent_.input();
         if (in.size() > 0) {
@@ -74,15 +86,7 @@ asio::awaitable<void> h2_connection::read_loop() {
             if (!ok) break;
         }
         if (!session_.want_read() || closing_) break;
-        // An idle connection (no stream running) closes after keepalive-idle; until the
-        // first request, client-header bounds how long a client may take to start.
-        if (session_.running() == 0) {
-            parent_.set_deadline(first ? timeout_kind::client_header : timeout_kind::keepalive_idle,
-                                 first ? timeouts.client_header : timeouts.keepalive_idle);
-        } else {
-            first = false;
-            parent_.clear_deadline();
-        }
+        update_idle_deadline();
         boost::system::error_code ec;
         if (co_await parent_.read_some(ec) == 0) {
             if (parent_.expired() && !closing_) {
@@ -92,7 +96,6 @@ asio::awaitable<void> h2_connection::read_loop() {
             }
             break;
         }
-        if (session_.running() > 0) first = false;
     }
     parent_.clear_deadline();
     closing_ = true;
@@ -164,6 +167,7 @@ asio::awaitable<void> h2_connection::serve_stream(std::shared_ptr<http1_connecti
     co_await stream->run_stream();
     session_.finish(id);
     streams_.erase(id);
+    update_idle_deadline();  // the reader may be waiting without one
     wake_writer();
     if (streams_.empty()) streams_done_.cancel();
 }

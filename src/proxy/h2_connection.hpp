@@ -54,6 +54,7 @@ private:
     boost::asio::awaitable<void> write_loop();
     void wake_writer();
     void count_abuse();
+    void update_idle_deadline();
 
     http1_connection& parent_;
     h2::server_session session_;
@@ -63,6 +64,7 @@ private:
     std::string out_;
     std::uint64_t refused_counted_ = 0;
     bool abuse_counted_ = false;
+    bool served_ = false;   // a stream ran: the idle limit is keepalive-idle from now on
     bool closing_ = false;  // no more frames are read or sent
     bool writer_idle_ = false;
 };

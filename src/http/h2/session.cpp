@@ -211,6 +211,8 @@ struct server_session::impl {
             // Checked on every field past the limit, so more references cannot slip by.
             if (static_cast<double>(s->decoded) > bomb_ratio * static_cast<double>(block_bytes))
                 return flag(abuse::hpack_bomb);
+            // Trailers arrive after the head went to the pipeline: no 431 is possible then.
+            if (s->trailers && !s->refused) refuse(frame.hd.stream_id, *s, NGHTTP2_PROTOCOL_ERROR);
             s->too_large = true;
             return 0;
         }
@@ -279,11 +281,6 @@ struct server_session::impl {
             if (s != nullptr && s->started && !s->finished && end_stream) on_request_end(id, *s);
             return 0;
         }
-        case NGHTTP2_RST_STREAM: {
-            const auto* s = find(id);
-            if (s != nullptr && !s->end_sent && !resets.take(now)) return flag(abuse::rapid_reset);
-            return 0;
-        }
         default: return 0;
         }
     }
@@ -315,8 +312,17 @@ struct server_session::impl {
             nghttp2_session_consume(session, id, s->unconsumed);
             s->unconsumed = 0;
         }
-        if (s->started && !s->finished) owner.on_stream_event(id);
-        erase_if_done(id, *s);
+        // A stream whose pipeline started and that closed before its response ended, without
+        // our doing: the client reset it, or made nghttp2 reset it with a bad frame
+        // (CVE-2023-44487, and CVE-2025-8671 "MadeYouReset"). Either way work was started and
+        // thrown away.
+        const bool running = s->started && !s->finished;
+        const bool premature = running && !s->end_sent;
+        erase_if_done(id, *s);  // `s` may be gone from here on
+        if (running) owner.on_stream_event(id);
+        // Called while sending too (a reset nghttp2 provoked closes the stream once its
+        // RST_STREAM is out): no callback failure here, the GOAWAY is queued all the same.
+        if (premature && !resets.take(now)) flag(abuse::rapid_reset);
         return 0;
     }
 
@@ -431,7 +437,8 @@ server_session::server_session(const settings& s, session_owner& owner, std::uin
     // Request DATA is acknowledged when the pipeline reads it (read()), not on arrival.
     nghttp2_option_set_no_auto_window_update(opt, 1);
     // nghttp2's own guards stay as a backstop above ours (which count and explain).
-    nghttp2_option_set_max_continuations(opt, max_continuations * 2);
+    // The same limit as ours: nghttp2 also sees the CONTINUATIONs of blocks it ignores.
+    nghttp2_option_set_max_continuations(opt, max_continuations);
     nghttp2_option_set_stream_reset_rate_limit(opt, static_cast<std::uint64_t>(reset_burst) * 2,
                                                static_cast<std::uint64_t>(reset_rate) * 2);
     nghttp2_session_server_new2(&impl_->session, cb, impl_.get(), opt);
@@ -457,6 +464,7 @@ bool server_session::receive(std::string_view bytes, std::chrono::steady_clock::
     impl_->now = now;
     const auto rv = nghttp2_session_mem_recv(impl_->session, reinterpret_cast<const std::uint8_t*>(bytes.data()),
                                              bytes.size());
+    if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) impl_->flag(abuse::continuation_flood);
     return rv >= 0 && !abused_;
 }
 

@@ -107,7 +107,8 @@ response_translator::status response_translator::feed(std::string_view& bytes, s
             return head_.size() > response_limits.max_header_bytes ? status::error : status::need_more;
         }
         parsed_.clear();
-        const auto outcome = http1::parse_response(head_, response_limits, method_, parsed_);
+        // An extended CONNECT went to the pipeline as a GET upgrade: parse its answer as one.
+        const auto outcome = http1::parse_response(head_, response_limits, tunnel_ ? "GET" : method_, parsed_);
         if (outcome.status != http1::parse_status::done) return status::error;
         // The bytes after the head are still in `bytes`: hand them back.
         bytes = bytes.substr(bytes.size() - (head_.size() - outcome.consumed));
@@ -115,6 +116,9 @@ response_translator::status response_translator::feed(std::string_view& bytes, s
         const bool upgraded = code == 101;
         if (upgraded && !tunnel_) return status::error;  // HTTP/2 has no 101 (RFC 9113 §8.6)
         status_code_ = upgraded ? 200 : code;
+        // Any 2xx to an extended CONNECT means "tunnel open" (RFC 8441 §5): an upstream that
+        // answered the upgrade with a plain 2xx did not open one.
+        if (tunnel_ && !upgraded && code >= 200 && code < 300) status_code_ = 502;
 
         // Fields: lowercased, without the connection-specific ones HTTP/2 forbids.
         std::size_t size = 0;

@@ -969,10 +969,9 @@ TEST(H2Abuse, ProvokedResetsStartPipelines) {
     for (const auto id : h.owner.requests) EXPECT_TRUE(h.session.stream_gone(id));
 }
 
-// BUG: only RST_STREAM frames from the client are counted; streams the client gets the
-// server to reset (DATA beyond content-length here; a zero WINDOW_UPDATE works too) start
-// pipelines at any rate without tripping rapid_reset.
-TEST(H2Abuse, DISABLED_ProvokedResetsCountAsRapidReset) {
+// Streams the client gets the server to reset (DATA beyond content-length here; a zero
+// WINDOW_UPDATE works too) count like client resets ("MadeYouReset", CVE-2025-8671).
+TEST(H2Abuse, ProvokedResetsCountAsRapidReset) {
     harness h;
     h.connect();
     std::uint32_t id = 1;
@@ -1039,8 +1038,8 @@ TEST(H2Abuse, EndlessContinuationWithoutEndHeaders) {
 }
 
 // A block nghttp2 ignores (here: its stream already failed on a repeated :method) goes on
-// with CONTINUATION frames nghttp2 never reports to on_begin_frame: the session's own limit
-// does not see them; only nghttp2's backstop (2 x 32) ends the connection, silently.
+// with CONTINUATION frames nghttp2 never reports to on_begin_frame: nghttp2's own limit, set
+// to the session's 32, catches them, and the session turns that into the counted GOAWAY.
 std::string ignored_block_flood(int continuations) {
     std::string block;
     literal(block, ":method", "GET");
@@ -1055,9 +1054,8 @@ TEST(H2Abuse, IgnoredBlockContinuationFloodStillEndsConnection) {
     EXPECT_FALSE(h.in(ignored_block_flood(65)));
 }
 
-// BUG: see ignored_block_flood. 40 CONTINUATION frames in one block are accepted, and the
-// connection nghttp2 ends at 65 gets neither GOAWAY(ENHANCE_YOUR_CALM) nor abused().
-TEST(H2Abuse, DISABLED_IgnoredBlockContinuationFloodIsCounted) {
+// See ignored_block_flood: 40 CONTINUATION frames in one ignored block trip the guard.
+TEST(H2Abuse, IgnoredBlockContinuationFloodIsCounted) {
     harness h;
     h.connect();
     EXPECT_FALSE(h.in(ignored_block_flood(40)));
