@@ -312,8 +312,51 @@ class Http2Test(IntegrationTest):
         finally:
             c.close()
 
-    def rss(self):
-        with open("/proc/%d/status" % self.s.pid) as f:
+    def test_an_upstream_that_does_not_read_holds_the_client_back(self):
+        # The origin accepts and never reads: the request body fills the socket buffers, the
+        # pipeline stops reading, Sentinel stops opening the stream's window, and the client
+        # can send no more. Nothing piles up in Sentinel.
+        sink = socket.socket()
+        sink.bind(("127.0.0.1", 0))
+        sink.listen(4)
+        self.addCleanup(sink.close)
+        port, admin = free_port(), free_port()
+        config = render(CONFIG, admin=admin, port=port, tls_port=free_port(), h1_port=free_port(),
+                        narrow_port=free_port(), certs=os.path.join(self.class_workdir, "certs"),
+                        origin=sink.getsockname()[1], ws_origin=1, log=os.path.join(self.workdir, "a.log"))
+        s = self.start_sentinel(config.replace('max-body "1MiB"', 'max-body "1GiB"'), port=port,
+                                admin_port=admin, ready_path="/ready")
+        rss_before = self.rss(s)
+        c = H2Client(port)
+        try:
+            c.pump(lambda ev: any(isinstance(e, h2.events.SettingsAcknowledged) for e in ev))
+            sid = c.conn.get_next_available_stream_id()
+            c.conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"), (":authority", "test.local"),
+                                      (":path", "/upload"), ("content-length", str(1 << 30))])
+            c.flush()
+            sent, stalled_since, chunk = 0, None, b"u" * 16384
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                room = min(c.conn.local_flow_control_window(sid), len(chunk))
+                if room > 0:
+                    c.conn.send_data(sid, chunk[:room])
+                    c.flush()
+                    sent += room
+                    stalled_since = None
+                    continue
+                stalled_since = stalled_since or time.monotonic()
+                if time.monotonic() - stalled_since > 1.5:
+                    break
+                c.pump(lambda ev: c.conn.local_flow_control_window(sid) > 0, timeout=0.2)
+            self.assertIsNotNone(stalled_since, "the client was never held back (sent %d bytes)" % sent)
+            self.assertLess(sent, 64 << 20, "sent %d bytes into an origin that reads nothing" % sent)
+            self.assertLess(self.rss(s) - rss_before, 8 * 1024, "Sentinel buffered the request body")
+        finally:
+            c.close()
+
+    def rss(self, s=None):
+        s = s or self.s
+        with open("/proc/%d/status" % s.pid) as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
