@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 import unittest
 
@@ -351,6 +352,39 @@ class Http2Test(IntegrationTest):
             self.assertIsNotNone(stalled_since, "the client was never held back (sent %d bytes)" % sent)
             self.assertLess(sent, 64 << 20, "sent %d bytes into an origin that reads nothing" % sent)
             self.assertLess(self.rss(s) - rss_before, 8 * 1024, "Sentinel buffered the request body")
+        finally:
+            c.close()
+
+    def test_upstream_chunked_trailers_reach_the_client_as_http2_trailers(self):
+        origin = socket.socket()
+        origin.bind(("127.0.0.1", 0))
+        origin.listen(4)
+        self.addCleanup(origin.close)
+
+        def serve():
+            conn, _ = origin.accept()
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/grpc\r\nTransfer-Encoding: chunked\r\n"
+                             b"Connection: close\r\n\r\n5\r\nhello\r\n0\r\nGrpc-Status: 0\r\n"
+                             b"Grpc-Message: fine\r\n\r\n")
+        threading.Thread(target=serve, daemon=True).start()
+        port, admin = free_port(), free_port()
+        config = render(CONFIG, admin=admin, port=port, tls_port=free_port(), h1_port=free_port(),
+                        narrow_port=free_port(), certs=os.path.join(self.class_workdir, "certs"),
+                        origin=origin.getsockname()[1], ws_origin=1, log=os.path.join(self.workdir, "a.log"))
+        self.start_sentinel(config, port=port, admin_port=admin, ready_path="/ready")
+        c = H2Client(port)
+        try:
+            sid = c.request("/svc/Method", method="POST", body=b"\x00\x00\x00\x00\x00",
+                            extra=[("content-type", "application/grpc"), ("te", "trailers")])
+            self.assertTrue(c.pump(c.ended(sid)), c.events)
+            self.assertEqual(c.status(sid), 200)
+            self.assertEqual(c.body(sid), b"hello")
+            trailers = [dict(e.headers) for e in c.events if isinstance(e, h2.events.TrailersReceived)]
+            self.assertEqual(trailers, [{"grpc-status": "0", "grpc-message": "fine"}], c.events)
         finally:
             c.close()
 

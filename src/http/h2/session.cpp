@@ -366,6 +366,13 @@ struct server_session::impl {
         }
         if (s->pending() == 0 && s->response.complete()) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
+            if (!s->response.trailers().empty()) {
+                // The upstream's chunked trailers (grpc-status and the like) end the stream.
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+                nva.clear();
+                for (const auto& f : s->response.trailers()) nva.push_back(make_nv(f.name, f.value));
+                nghttp2_submit_trailer(session, id, nva.data(), nva.size());
+            }
         } else if (n == 0) {
             s->deferred = true;
             return NGHTTP2_ERR_DEFERRED;

@@ -164,10 +164,18 @@ response_translator::status response_translator::feed(std::string_view& bytes, s
             std::size_t used = 0;
             std::string_view data;
             const auto st = chunked_.decode(bytes, used, data);
+            if (st == http1::chunked_decoder::status::data) {
+                body.append(data);
+                tail_.clear();
+            } else {
+                tail_.append(bytes.substr(0, used));  // bounded by the decoder's line and trailer limits
+            }
             bytes.remove_prefix(used);
             if (st == http1::chunked_decoder::status::error) return status::error;
-            if (st == http1::chunked_decoder::status::data) body.append(data);
-            if (st == http1::chunked_decoder::status::done) complete_ = true;
+            if (st == http1::chunked_decoder::status::done) {
+                complete_ = true;
+                take_trailers();
+            }
             if (st == http1::chunked_decoder::status::need_more) break;
         }
         bytes = {};
@@ -181,6 +189,39 @@ response_translator::status response_translator::feed(std::string_view& bytes, s
         break;
     }
     return status::need_more;
+}
+
+void response_translator::take_trailers() {
+    // tail_: [CRLF ending the last data] "0[;ext]" CRLF *(field CRLF) CRLF, checked by the decoder.
+    std::string_view rest(tail_);
+    while (rest.substr(0, 2) == "\r\n") rest.remove_prefix(2);
+    const auto line_end = rest.find("\r\n");
+    if (line_end == std::string_view::npos) return;
+    rest.remove_prefix(line_end + 2);
+    trailer_store_.clear();
+    trailer_store_.reserve(rest.size());  // views below stay valid: no reallocation
+    trailers_.clear();
+    for (;;) {
+        const auto end = rest.find("\r\n");
+        if (end == std::string_view::npos || end == 0) break;
+        const std::string_view line = rest.substr(0, end);
+        rest.remove_prefix(end + 2);
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        const std::string_view name = line.substr(0, colon);
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+        // RFC 9110 §6.5.1: no framing, routing or connection fields in trailers.
+        if (http1::is_hop_by_hop(name) || http1::iequals(name, "content-length") || http1::iequals(name, "host"))
+            continue;
+        const std::size_t at = trailer_store_.size();
+        for (char c : name) trailer_store_.push_back(lower(c));
+        trailer_store_.append(value);
+        const std::string_view all(trailer_store_);
+        trailers_.push_back({all.substr(at, name.size()), all.substr(at + name.size(), value.size())});
+    }
+    tail_.clear();
 }
 
 bool response_translator::finish() {

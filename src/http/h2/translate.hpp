@@ -85,15 +85,23 @@ public:
 
     int status_code() const { return status_code_; }
     const std::vector<field>& fields() const { return fields_; }
+    // The trailer section of a chunked body, once complete() (lowercased; fields HTTP/2 does not
+    // allow in trailers dropped). Empty when there was none.
+    const std::vector<field>& trailers() const { return trailers_; }
     bool head_done() const { return head_done_; }
     bool body_expected() const { return body_expected_; }  // after the final head
     bool complete() const { return complete_; }
 
 private:
+    void take_trailers();
+
     std::string head_;  // the head being accumulated
     std::string method_;
     std::string store_;  // the fields' bytes
     std::vector<field> fields_;
+    std::string tail_;   // chunked bytes since the last data: the last chunk and trailer section
+    std::string trailer_store_;
+    std::vector<field> trailers_;
     http1::response_head parsed_;
     http1::chunked_decoder chunked_;
     http1::body_framing framing_ = http1::body_framing::none;

@@ -263,6 +263,37 @@ TEST(ResponseTranslator, ContentLengthBody) {
     EXPECT_TRUE(t.finish());
 }
 
+TEST(ResponseTranslator, ChunkedTrailersAreKeptWholeOrByteByByte) {
+    const std::string wire =
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n0;ext=1\r\nGrpc-Status: 0\r\nX-Sum:  5 \r\nContent-Length: 9\r\nConnection: x\r\n\r\n";
+    for (const bool split : {false, true}) {
+        response_translator t;
+        t.start("POST", false);
+        outcome o;
+        if (split) {
+            for (char c : wire) drive(t, std::string_view(&c, 1), o);
+        } else {
+            drive(t, wire, o);
+        }
+        EXPECT_EQ(o.body, "hello") << split;
+        ASSERT_TRUE(t.complete()) << split;
+        fields_t trailers;
+        for (const auto& f : t.trailers()) trailers.emplace_back(std::string(f.name), std::string(f.value));
+        // Framing and connection fields never become HTTP/2 trailers.
+        EXPECT_EQ(trailers, (fields_t{{"grpc-status", "0"}, {"x-sum", "5"}})) << split;
+    }
+}
+
+TEST(ResponseTranslator, ChunkedWithoutTrailersHasNone) {
+    response_translator t;
+    const auto o = translate("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "GET",
+                             false, &t);
+    EXPECT_EQ(o.body, "abc");
+    EXPECT_TRUE(t.complete());
+    EXPECT_TRUE(t.trailers().empty());
+}
+
 TEST(ResponseTranslator, BytesAfterCompleteResponseIgnored) {
     response_translator t;
     const auto o = translate("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiEXTRA", "GET", false, &t);
