@@ -224,12 +224,12 @@ void http1_connection::abort() {
     boost::system::error_code ignored;
     if (h2_ != nullptr && parent_ == nullptr) h2_->abort();
     socket_.close(ignored);
-    if (deadline_upstream_) deadline_upstream_->close(ignored);
+    if (deadline_upstream_) deadline_upstream_->close();
     wake();
 }
 
 void http1_connection::set_deadline(timeout_kind kind, std::chrono::milliseconds after,
-                                    tcp::socket* upstream) {
+                                    upstream::pooled_connection* upstream) {
     deadline_kind_ = kind;
     deadline_upstream_ = upstream;
     expired_ = false;
@@ -248,7 +248,7 @@ void http1_connection::on_deadline() {
     worker_.metrics.count_timeout(deadline_kind_);
     boost::system::error_code ignored;
     socket_.cancel(ignored);
-    if (deadline_upstream_) deadline_upstream_->cancel(ignored);
+    if (deadline_upstream_) deadline_upstream_->cancel();
     wake();
 }
 

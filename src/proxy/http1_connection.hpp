@@ -27,6 +27,7 @@
 #include "proxy/agent_phase.hpp"
 #include "proxy/worker_context.hpp"
 #include "tls/tls_context.hpp"
+#include "upstream/connection_pool.hpp"
 
 namespace sentinel::proxy {
 
@@ -132,7 +133,7 @@ public:
     // Deadline on the connection's current operation; `upstream` (if any) is cancelled too
     // when it expires. expired() tells which timeout fired after an aborted operation.
     void set_deadline(observability::timeout_kind kind, std::chrono::milliseconds after,
-                      tcp::socket* upstream = nullptr);
+                      upstream::pooled_connection* upstream = nullptr);
     void clear_deadline();
     bool expired() const { return expired_; }
     observability::timeout_kind expired_kind() const { return expired_kind_; }
@@ -221,7 +222,7 @@ private:
     };
     deadline_entry deadline_{*this};
     observability::timeout_kind deadline_kind_{};
-    tcp::socket* deadline_upstream_ = nullptr;
+    upstream::pooled_connection* deadline_upstream_ = nullptr;
     bool expired_ = false;
     observability::timeout_kind expired_kind_{};
 };

@@ -8,7 +8,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -137,6 +139,52 @@ void upstream_exchange::release_endpoint() {
 }
 
 awaitable<void> upstream_exchange::run() {
+    co_await exchange();
+    if (!pump_running_) co_return;
+    // The response is relayed; the client must finish its body in time (an HTTP/2 client is
+    // told to stop by the RST_STREAM(NO_ERROR) after the response, which ends the pump).
+    down_.set_deadline(timeout_kind::client_body_idle, snap_.cfg->timeouts.client_body_idle);
+    while (pump_running_) {
+        pump_done_->expires_at(asio::steady_timer::time_point::max());
+        co_await pump_done_->async_wait(use_tuple);
+    }
+    down_.clear_deadline();
+    if (!request_complete_) down_.set_keep_alive(false);
+}
+
+awaitable<void> upstream_exchange::duplex_pump(std::shared_ptr<upstream::multiplexed_stream> stream) {
+    auto& in = down_.input();
+    http1::chunked_decoder decoder;
+    std::uint64_t body_bytes = 0;
+    for (;;) {
+        const std::string_view data = in.readable();
+        const chunked_scan scan = scan_chunked(decoder, data);
+        body_bytes += scan.data_bytes;
+        // Bad framing, over max-body, the client gone: the upstream stream is cancelled, so
+        // the response fails too rather than answering half a request.
+        if (scan.error || body_bytes > snap_.max_body) {
+            stream->cancel();
+            break;
+        }
+        if (scan.consumed > 0) {
+            if (!co_await stream->write(data.substr(0, scan.consumed), {})) break;
+            in.consume(scan.consumed);
+        }
+        if (scan.done) {
+            request_complete_ = true;
+            break;
+        }
+        boost::system::error_code ec;
+        if (co_await down_.read_some(ec) == 0) {
+            stream->cancel();
+            break;
+        }
+    }
+    pump_running_ = false;
+    if (pump_done_) pump_done_->cancel();
+}
+
+awaitable<void> upstream_exchange::exchange() {
     deadline_guard guard{down_};
     auto& request = down_.request();
     auto& record = down_.record();
@@ -331,7 +379,8 @@ awaitable<void> upstream_exchange::run() {
         down_.set_keep_alive(false);
         co_return;
     }
-    if (response_.keep_alive && request_complete_ && up_->buffer.empty()) {
+    // A stream is done with its exchange (its connection stays with the other streams).
+    if (response_.keep_alive && request_complete_ && up_->buffer.empty() && !up_->stream) {
         ++up_->requests;
         worker.pool.give_back(std::move(up_), current_.group->cfg->pool);
     }
@@ -550,19 +599,37 @@ awaitable<upstream_exchange::outcome> upstream_exchange::try_endpoint(const choi
     try_start_ = std::chrono::steady_clock::now();
     body_started_ = body_started_ && !replayable_;
     request_complete_ = false;
+    const bool h2 = c.group->cfg->protocol == config::upstream_protocol::h2;
     for (int attempt = 0;; ++attempt) {
-        up_ = attempt == 0 ? worker.pool.take(endpoint.key, c.group->tls.get()) : nullptr;
-        down_.record().upstream_reused = up_ != nullptr;
-        if (up_) {
-            worker.metrics.upstream_connections_reused.inc();
+        if (h2) {
+            // A stream on a multiplexed connection; a new connection only when none has room.
+            auto conn = attempt == 0 ? worker.h2_upstreams.find(endpoint.key, c.group->tls.get()) : nullptr;
+            down_.record().upstream_reused = conn != nullptr;
+            if (conn) {
+                worker.metrics.upstream_connections_reused.inc();
+            } else {
+                const outcome connected = co_await connect(endpoint);
+                if (connected != outcome::ok) co_return connected;
+                up_->count_in(c.group->state);
+                conn = worker.h2_upstreams.adopt(worker, std::move(up_), c.group->cfg->pool.idle_timeout);
+            }
+            up_ = conn->open_stream(std::max<std::size_t>(64 * 1024, snap_.limits.max_header_bytes + 16 * 1024));
         } else {
-            const outcome connected = co_await connect(endpoint);
-            if (connected != outcome::ok) co_return connected;
-            up_->count_in(c.group->state);
+            up_ = attempt == 0 ? worker.pool.take(endpoint.key, c.group->tls.get()) : nullptr;
+            down_.record().upstream_reused = up_ != nullptr;
+            if (up_) {
+                worker.metrics.upstream_connections_reused.inc();
+            } else {
+                const outcome connected = co_await connect(endpoint);
+                if (connected != outcome::ok) co_return connected;
+                up_->count_in(c.group->state);
+            }
         }
         worker.metrics.upstream_requests.inc();
         auto result = co_await send_request();
         if (result == outcome::ok) result = co_await read_response_head();
+        // A stream the server refused (REFUSED_STREAM, beyond its GOAWAY) never reached it.
+        if (h2 && up_ && up_->stream && up_->stream->refused() && result != outcome::ok) result = outcome::stale;
         if (result == outcome::stale && attempt == 0 && (replayable_ || !body_started_) &&
             (idempotent_ || route_.retry.non_idempotent)) {
             // The pooled connection was closed by the upstream before it saw our request.
@@ -614,7 +681,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::connect(const upstream:
     up_ = std::make_unique<upstream::pooled_connection>(worker.io(), capacity);
     up_->key = endpoint.key;
     const auto connect_start = std::chrono::steady_clock::now();
-    down_.set_deadline(timeout_kind::upstream_connect, snap_.cfg->timeouts.upstream_connect, &up_->socket);
+    down_.set_deadline(timeout_kind::upstream_connect, snap_.cfg->timeouts.upstream_connect, up_.get());
     auto [ec] = co_await up_->socket.async_connect(endpoint.address, use_tuple);
     if (ec) {
         worker.metrics.upstream_connect_failures.inc();
@@ -674,6 +741,12 @@ awaitable<upstream_exchange::outcome> upstream_exchange::tls_handshake(const ups
             reason += " (the server asked for a client certificate and none is configured)";
         co_return failed(reason, false);
     }
+    if (group.cfg->protocol == config::upstream_protocol::h2) {
+        const unsigned char* alpn = nullptr;
+        unsigned int len = 0;
+        SSL_get0_alpn_selected(ssl, &alpn, &len);
+        if (len != 2 || alpn[0] != 'h' || alpn[1] != '2') co_return failed("the server did not select h2 in ALPN", false);
+    }
     // TLS 1.2 sessions are complete now; TLS 1.3 tickets arrive with the response and the
     // context's new-session callback stores them.
     group.tls->remember(ssl, endpoint.key);
@@ -682,6 +755,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::tls_handshake(const ups
 }
 
 awaitable<std::size_t> upstream_exchange::read_some_upstream(boost::system::error_code& ec) {
+    if (up_->stream) co_return co_await up_->stream->read_some(up_->buffer, ec);
     auto [data, room] = up_->buffer.prepare();
     if (room == 0) {
         ec = asio::error::no_buffer_space;
@@ -695,9 +769,10 @@ awaitable<std::size_t> upstream_exchange::read_some_upstream(boost::system::erro
 }
 
 awaitable<bool> upstream_exchange::write_upstream(std::string_view first, std::string_view second) {
-    down_.set_deadline(idle_kind_, idle_after_, &up_->socket);
+    down_.set_deadline(idle_kind_, idle_after_, up_.get());
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(first.data(), first.size()),
                                                     asio::buffer(second.data(), second.size())};
+    if (up_->stream) co_return co_await up_->stream->write(first, second);
     boost::system::error_code ec;
     std::size_t n = 0;
     if (!up_->tls) {
@@ -761,6 +836,13 @@ awaitable<upstream_exchange::outcome> upstream_exchange::send_request() {
         if (rest != outcome::ok) co_return rest;
     } else {
         if (!co_await write_upstream(head)) co_return down_.expired() ? outcome::timeout : write_failed;
+        if (up_->stream) {
+            body_started_ = true;  // no retry: the pump consumes the body as it goes
+            pump_running_ = true;
+            if (!pump_done_) pump_done_ = std::make_unique<asio::steady_timer>(down_.worker().io());
+            asio::co_spawn(down_.worker().io(), duplex_pump(up_->stream), asio::detached);
+            co_return outcome::ok;
+        }
         const outcome rest = co_await send_chunked_body(false);
         if (rest != outcome::ok) co_return rest;
     }
@@ -769,7 +851,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::send_request() {
 }
 
 awaitable<std::size_t> upstream_exchange::read_upstream(boost::system::error_code& ec) {
-    down_.set_deadline(idle_kind_, idle_after_, &up_->socket);
+    down_.set_deadline(idle_kind_, idle_after_, up_.get());
     co_return co_await read_some_upstream(ec);
 }
 
@@ -854,7 +936,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::read_response_head() {
     auto& buffer = up_->buffer;
     const bool http10_client = down_.request().version_minor == 0;
     const auto header_timeout = route_.retry.per_try_timeout.value_or(snap_.cfg->timeouts.upstream_response_header);
-    down_.set_deadline(timeout_kind::upstream_response_header, header_timeout, &up_->socket);
+    down_.set_deadline(timeout_kind::upstream_response_header, header_timeout, up_.get());
     bool any_byte = false;
     for (;;) {
         if (!buffer.empty()) {
@@ -874,7 +956,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::read_response_head() {
                         body_started_ = true;
                     }
                     buffer.consume(result.consumed);
-                    down_.set_deadline(timeout_kind::upstream_response_header, header_timeout, &up_->socket);
+                    down_.set_deadline(timeout_kind::upstream_response_header, header_timeout, up_.get());
                     continue;
                 }
                 if (response_.status == 101 && !upgrade_) co_return outcome::bad_response;

@@ -24,6 +24,7 @@ public:
     upstream_exchange(http1_connection& down, const config::route_config& route,
                       const upstream::upstream_group& group, const websocket_admission& websocket);
     ~upstream_exchange();
+    // The exchange; returns once any request body pump beside it ended too.
     awaitable<void> run();
 
 private:
@@ -54,6 +55,11 @@ private:
     // The rest of a chunked body, validated and relayed byte for byte; after a start agents
     // held (`held_start`, already sent as one chunk) it is re-chunked from the decoded data.
     awaitable<outcome> send_chunked_body(bool held_start);
+    awaitable<void> exchange();
+    // HTTP/2 upstreams, a request body of unknown length (gRPC streaming calls): the body is
+    // relayed beside the response instead of before it, so a server may answer (and a client
+    // wait for the answer) before the request ends: full-duplex streams.
+    awaitable<void> duplex_pump(std::shared_ptr<upstream::multiplexed_stream> stream);
     awaitable<outcome> read_response_head();
     awaitable<bool> relay_response_body();
     // Agents asked for the response body: reads it (decoded) up to their limit and lets them
@@ -99,6 +105,8 @@ private:
     observability::timeout_kind idle_kind_ = observability::timeout_kind::upstream_body_idle;
     std::chrono::milliseconds idle_after_{0};
     bool idempotent_ = false;
+    bool pump_running_ = false;  // duplex_pump() is relaying the request body
+    std::unique_ptr<boost::asio::steady_timer> pump_done_;
 
     // Request body kept for retries (content-length bodies up to retry.max-body).
     std::string replay_;

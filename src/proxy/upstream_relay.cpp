@@ -239,7 +239,7 @@ awaitable<void> upstream_exchange::pump_to_upstream() {
     auto& in = down_.input();
     for (;;) {
         boost::system::error_code ec;
-        down_.set_deadline(idle_kind_, idle_after_, &up_->socket);
+        down_.set_deadline(idle_kind_, idle_after_, up_.get());
         if (in.empty() && co_await down_.read_some(ec) == 0) co_return;
         if (!co_await write_upstream(in.readable())) co_return;
         in.consume(in.size());
@@ -251,7 +251,7 @@ awaitable<void> upstream_exchange::pump_to_downstream() {
     for (;;) {
         boost::system::error_code ec;
         if (buffer.empty() && co_await read_upstream(ec) == 0) co_return;
-        down_.set_deadline(idle_kind_, idle_after_, &up_->socket);
+        down_.set_deadline(idle_kind_, idle_after_, up_.get());
         if (!co_await down_.write(buffer.readable())) co_return;
         buffer.consume(buffer.size());
     }
@@ -318,7 +318,7 @@ awaitable<void> upstream_exchange::frame_pump(bool from_client) {
         }
         if (!complete) {
             boost::system::error_code ec;
-            down_.set_deadline(idle_kind_, idle_after_, &up_->socket);
+            down_.set_deadline(idle_kind_, idle_after_, up_.get());
             std::size_t n = 0;
             if (from_client) n = co_await down_.read_some(ec);
             else n = co_await read_some_upstream(ec);

@@ -220,6 +220,7 @@ void worker_context::shutdown() {
     agent_channels_.clear();
     agent_table_.clear();
     pool.clear();
+    h2_upstreams.clear();
     housekeeping_.cancel();
     deadline_timer_.cancel();
     flush_log();
@@ -298,6 +299,7 @@ void worker_context::schedule_housekeeping() {
             flush_spans();
         observability::event_log::flush_suppressed();
         pool.sweep(std::chrono::steady_clock::now());
+        h2_upstreams.sweep(std::chrono::steady_clock::now());
         metrics.upstream_pool_idle.add(static_cast<std::int64_t>(pool.idle_count()) - metrics.upstream_pool_idle.value());
         schedule_housekeeping();
     });

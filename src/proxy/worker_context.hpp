@@ -19,6 +19,7 @@
 #include "observability/metrics.hpp"
 #include "proxy/snapshot.hpp"
 #include "runtime/deadline_wheel.hpp"
+#include "proxy/h2_upstream.hpp"
 #include "upstream/connection_pool.hpp"
 
 namespace sentinel::proxy {
@@ -121,6 +122,7 @@ public:
     std::shared_ptr<agent::channel> agent_channel(const snapshot& snap, std::uint32_t index);
 
     upstream::connection_pool pool;
+    h2_upstream_pool h2_upstreams;  // multiplexed connections to `protocol "h2"` upstreams
     observability::worker_metrics metrics;
     id_generator ids;
     shared_state& shared;

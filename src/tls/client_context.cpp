@@ -28,7 +28,9 @@ namespace {
 // (the cost is one full handshake).
 constexpr std::size_t max_cached_sessions = 4096;
 
-constexpr unsigned char offered_alpn[] = "\x08http/1.1";
+// What we offer: the upstream's protocol only, so the server cannot pick another.
+constexpr unsigned char alpn_http1[] = "\x08http/1.1";
+constexpr unsigned char alpn_h2[] = "\x02h2";
 
 int client_impl_index() {
     static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -126,7 +128,8 @@ client_context::~client_context() = default;
 
 SSL_CTX* client_context::native() const { return impl_->ctx.get(); }
 
-std::shared_ptr<client_context> client_context::build(const config::upstream_tls_config& cfg, std::string& error) {
+std::shared_ptr<client_context> client_context::build(const config::upstream_tls_config& cfg, bool h2,
+                                                      std::string& error) {
     std::shared_ptr<client_context> out(new client_context());
     impl& self = *out->impl_;
     self.cfg = cfg;
@@ -146,7 +149,7 @@ std::shared_ptr<client_context> client_context::build(const config::upstream_tls
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     // Note: returns 0 on success, unlike most of OpenSSL.
-    if (SSL_CTX_set_alpn_protos(ctx, offered_alpn, sizeof offered_alpn - 1) != 0) {
+    if (SSL_CTX_set_alpn_protos(ctx, h2 ? alpn_h2 : alpn_http1, h2 ? sizeof alpn_h2 - 1 : sizeof alpn_http1 - 1) != 0) {
         error = "cannot set ALPN: " + openssl_error();
         return nullptr;
     }

@@ -68,7 +68,8 @@ private:
 
 class client_context {
 public:
-    static std::shared_ptr<client_context> build(const config::upstream_tls_config& cfg, std::string& error);
+    // `h2`: ALPN offers h2 (an upstream with protocol "h2"), else http/1.1.
+    static std::shared_ptr<client_context> build(const config::upstream_tls_config& cfg, bool h2, std::string& error);
     ~client_context();
 
     SSL_CTX* native() const;

@@ -28,6 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -38,6 +39,24 @@
 #include "upstream/endpoint_state.hpp"
 
 namespace sentinel::upstream {
+
+// An HTTP/2 stream standing in for a connection (proxy/h2_upstream.cpp): the exchange writes
+// HTTP/1.1 request bytes and reads HTTP/1.1 response bytes, as on a connection of its own.
+class multiplexed_stream {
+public:
+    virtual ~multiplexed_stream() = default;
+    // Response bytes into `into`; 0 with `ec` set at the end of the response (eof), when the
+    // stream failed (connection_reset; connection_refused when the server never processed
+    // it) or was cancelled (operation_aborted).
+    virtual boost::asio::awaitable<std::size_t> read_some(byte_buffer& into, boost::system::error_code& ec) = 0;
+    // Request bytes; waits while the server's window holds too many back. False when the
+    // stream failed or was cancelled.
+    virtual boost::asio::awaitable<bool> write(std::string_view first, std::string_view second) = 0;
+    // A deadline expired: the waiting read or write returns at once.
+    virtual void cancel() = 0;
+    // The server never processed the request (REFUSED_STREAM, beyond its GOAWAY): safe to retry.
+    virtual bool refused() const = 0;
+};
 
 struct pooled_connection {
     // The buffer starts at 16 KiB (a response head and a small body) and grows up to
@@ -68,6 +87,22 @@ struct pooled_connection {
     bool watched = false;  // the idle watch is armed
     std::uint64_t idle_epoch = 0;  // set by give_back(); tells a stale idle-watch from a live one
     std::shared_ptr<upstream_state> upstream;  // whose connection count includes this one
+    // HTTP/2 upstreams: the stream this exchange runs on (the socket is then unused; the
+    // multiplexed connection owns the real one).
+    // Shared: a request body pump running beside the response relay holds it too.
+    std::shared_ptr<multiplexed_stream> stream;
+
+    // Deadlines: the operation in progress returns (cancel) or the connection is dropped (close).
+    void cancel() {
+        boost::system::error_code ignored;
+        socket.cancel(ignored);
+        if (stream) stream->cancel();
+    }
+    void close() {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        if (stream) stream->cancel();
+    }
 };
 
 class connection_pool {

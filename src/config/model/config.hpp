@@ -294,8 +294,12 @@ struct upstream_tls_config {
     tls_version min_version = tls_version::tls1_2;
 };
 
+// How Sentinel speaks to an upstream's endpoints (docs/architecture/http2.md).
+enum class upstream_protocol : std::uint8_t { http1, h2 };
+
 struct upstream_config {
     std::string id;
+    upstream_protocol protocol = upstream_protocol::http1;  // h2: TLS with ALPN h2, or h2c prior knowledge
     std::vector<endpoint_config> endpoints;
     load_balancing balancing = load_balancing::round_robin;
     std::optional<hash_key_config> hash_key;  // consistent-hash: where the key comes from

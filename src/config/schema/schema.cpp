@@ -115,6 +115,10 @@ void finish_upstream(check_context& ctx, void* target, const kdl::node& node) {
         if (const kdl::node* b = child_named(node, "backup-upstream"))
             ctx.error(b->pos, "upstream \"" + u.id + "\" cannot be its own backup-upstream");
     }
+    if (u.protocol == upstream_protocol::h2 && u.health_check && u.health_check->type == health_check_config::kind::http) {
+        if (const kdl::node* h = child_named(node, "health-check"))
+            ctx.error(h->pos, "upstream \"" + u.id + "\" speaks h2, and HTTP health checks speak HTTP/1.1; use `tcp #true`");
+    }
     bool primary = false;
     for (const auto& e : u.endpoints) primary = primary || !e.backup;
     if (!u.endpoints.empty() && !primary)
@@ -655,6 +659,9 @@ node_spec build_root() {
             .def(kint(0))
             .with_doc("Most requests in flight to this upstream; 0 = no cap. Over it: 503."),
         upstream_tls_block(),
+        key("protocol", enumeration({"http/1.1", "h2"}), set<&upstream_config::protocol>())
+            .def(kstr("http/1.1"))
+            .with_doc("How requests reach the endpoints. `h2`: HTTP/2, multiplexed: requests share a few connections per endpoint and worker, each a stream (over TLS the upstream must select `h2` in ALPN; without `tls`, h2c with prior knowledge). Needed for gRPC. Routes with `websocket` or `allow-upgrade` need `http/1.1`, and active health checks of an `h2` upstream must be `tcp`."),
         key("backup-upstream", reference("upstream"), set<&upstream_config::backup_upstream>())
             .def_doc("none")
             .with_doc("Requests go to this upstream when no endpoint (primary or backup) of this one is available. Followed once, not transitively."),

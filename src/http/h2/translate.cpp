@@ -92,71 +92,44 @@ bool request_builder::build(bool end_stream, std::string_view websocket_key, std
     return true;
 }
 
-void response_translator::start(std::string_view request_method, bool tunnel) {
-    method_ = request_method;
-    tunnel_ = tunnel;
+void field_list::add(std::string_view name, std::string_view value) {
+    spans_.push_back({store_.size(), name.size(), value.size()});
+    for (char c : name) store_.push_back(lower(c));
+    store_.append(value);
 }
 
-response_translator::status response_translator::feed(std::string_view& bytes, std::string& body) {
-    if (!head_done_) {
-        const std::size_t before = head_.size();
-        head_.append(bytes);
-        const std::size_t from = before > 3 ? before - 3 : 0;
-        if (head_.find("\r\n\r\n", from) == std::string::npos) {
-            bytes = {};
-            return head_.size() > response_limits.max_header_bytes ? status::error : status::need_more;
-        }
-        parsed_.clear();
-        // An extended CONNECT went to the pipeline as a GET upgrade: parse its answer as one.
-        const auto outcome = http1::parse_response(head_, response_limits, tunnel_ ? "GET" : method_, parsed_);
-        if (outcome.status != http1::parse_status::done) return status::error;
-        // The bytes after the head are still in `bytes`: hand them back.
-        bytes = bytes.substr(bytes.size() - (head_.size() - outcome.consumed));
-        const int code = parsed_.status;
-        const bool upgraded = code == 101;
-        if (upgraded && !tunnel_) return status::error;  // HTTP/2 has no 101 (RFC 9113 §8.6)
-        status_code_ = upgraded ? 200 : code;
-        // Any 2xx to an extended CONNECT means "tunnel open" (RFC 8441 §5): an upstream that
-        // answered the upgrade with a plain 2xx did not open one.
-        if (tunnel_ && !upgraded && code >= 200 && code < 300) status_code_ = 502;
-
-        // Fields: lowercased, without the connection-specific ones HTTP/2 forbids.
-        std::size_t size = 0;
-        for (const auto& h : parsed_.headers) size += h.name.size() + h.value.size();
-        store_.clear();
-        store_.reserve(size);  // views below stay valid: no reallocation
+const std::vector<field>& field_list::fields() const {
+    if (fields_.size() != spans_.size()) {
         fields_.clear();
-        for (const auto& h : parsed_.headers) {
-            if (http1::is_hop_by_hop(h.name) || http1::named_in_connection(parsed_.headers, h.name)) continue;
-            if (upgraded && http1::iequals(h.name, "sec-websocket-accept")) continue;
-            const std::size_t at = store_.size();
-            for (char c : h.name) store_.push_back(lower(c));
-            store_.append(h.value);
-            const std::string_view all(store_);
-            fields_.push_back({all.substr(at, h.name.size()), all.substr(at + h.name.size(), h.value.size())});
-        }
-        head_.clear();
-        if (code >= 100 && code < 200 && !upgraded) return status::informational;
-
-        head_done_ = true;
-        framing_ = upgraded ? http1::body_framing::until_close : parsed_.framing;
-        remaining_ = parsed_.content_length;
-        body_expected_ = framing_ != http1::body_framing::none &&
-                         !(framing_ == http1::body_framing::content_length && remaining_ == 0);
-        complete_ = !body_expected_;
-        return status::head;
+        const std::string_view all(store_);
+        for (const auto& s : spans_)
+            fields_.push_back({all.substr(s.at, s.name), all.substr(s.at + s.name, s.value)});
     }
+    return fields_;
+}
+
+void body_reader::start(http1::body_framing framing, std::uint64_t length) {
+    framing_ = framing;
+    remaining_ = length;
+    tail_.clear();
+    trailers_.clear();
+    chunked_.reset();
+    expected_ = framing != http1::body_framing::none &&
+                !(framing == http1::body_framing::content_length && length == 0);
+    complete_ = !expected_;
+}
+
+bool body_reader::feed(std::string_view& bytes, std::string& out) {
     if (complete_) {
-        bytes = {};  // nothing may follow a complete response
-        return status::need_more;
+        bytes = {};  // nothing may follow a complete message
+        return true;
     }
     switch (framing_) {
     case http1::body_framing::content_length: {
         const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, bytes.size()));
-        body.append(bytes.substr(0, n));
+        out.append(bytes.substr(0, n));
         remaining_ -= n;
         complete_ = remaining_ == 0;
-        bytes = {};
         break;
     }
     case http1::body_framing::chunked:
@@ -165,42 +138,41 @@ response_translator::status response_translator::feed(std::string_view& bytes, s
             std::string_view data;
             const auto st = chunked_.decode(bytes, used, data);
             if (st == http1::chunked_decoder::status::data) {
-                body.append(data);
+                out.append(data);
                 tail_.clear();
             } else {
                 tail_.append(bytes.substr(0, used));  // bounded by the decoder's line and trailer limits
             }
             bytes.remove_prefix(used);
-            if (st == http1::chunked_decoder::status::error) return status::error;
+            if (st == http1::chunked_decoder::status::error) return false;
             if (st == http1::chunked_decoder::status::done) {
                 complete_ = true;
                 take_trailers();
             }
             if (st == http1::chunked_decoder::status::need_more) break;
         }
-        bytes = {};
         break;
-    case http1::body_framing::until_close:
-        body.append(bytes);
-        bytes = {};
-        break;
-    case http1::body_framing::none:
-        bytes = {};
-        break;
+    case http1::body_framing::until_close: out.append(bytes); break;
+    case http1::body_framing::none: break;
     }
-    return status::need_more;
+    bytes = {};
+    return true;
 }
 
-void response_translator::take_trailers() {
+bool body_reader::finish() {
+    if (framing_ == http1::body_framing::until_close) complete_ = true;
+    return complete_;
+}
+
+void body_reader::take_trailers() {
     // tail_: [CRLF ending the last data] "0[;ext]" CRLF *(field CRLF) CRLF, checked by the decoder.
     std::string_view rest(tail_);
     while (rest.substr(0, 2) == "\r\n") rest.remove_prefix(2);
     const auto line_end = rest.find("\r\n");
     if (line_end == std::string_view::npos) return;
     rest.remove_prefix(line_end + 2);
-    trailer_store_.clear();
-    trailer_store_.reserve(rest.size());  // views below stay valid: no reallocation
     trailers_.clear();
+    trailers_.reserve(rest.size());
     for (;;) {
         const auto end = rest.find("\r\n");
         if (end == std::string_view::npos || end == 0) break;
@@ -215,19 +187,108 @@ void response_translator::take_trailers() {
         // RFC 9110 §6.5.1: no framing, routing or connection fields in trailers.
         if (http1::is_hop_by_hop(name) || http1::iequals(name, "content-length") || http1::iequals(name, "host"))
             continue;
-        const std::size_t at = trailer_store_.size();
-        for (char c : name) trailer_store_.push_back(lower(c));
-        trailer_store_.append(value);
-        const std::string_view all(trailer_store_);
-        trailers_.push_back({all.substr(at, name.size()), all.substr(at + name.size(), value.size())});
+        trailers_.add(name, value);
     }
     tail_.clear();
 }
 
-bool response_translator::finish() {
-    if (!head_done_) return false;
-    if (framing_ == http1::body_framing::until_close) complete_ = true;
-    return complete_;
+namespace {
+
+// Accumulates a head until its blank line; false while more is needed. On true, `bytes` holds
+// what followed the head once `consumed` (the head's size) is known: see hand_back().
+bool head_complete(std::string& head, std::string_view& bytes) {
+    const std::size_t before = head.size();
+    head.append(bytes);
+    const std::size_t from = before > 3 ? before - 3 : 0;
+    return head.find("\r\n\r\n", from) != std::string::npos;
+}
+
+// The bytes of `bytes` after a head of `consumed` bytes (the rest of `head` came from it).
+std::string_view hand_back(const std::string& head, std::size_t consumed, std::string_view bytes) {
+    return bytes.substr(bytes.size() - (head.size() - consumed));
+}
+
+std::size_t field_bytes(const std::vector<http1::header>& headers) {
+    std::size_t n = 0;
+    for (const auto& h : headers) n += h.name.size() + h.value.size();
+    return n;
+}
+
+}  // namespace
+
+void response_translator::start(std::string_view request_method, bool tunnel) {
+    method_ = request_method;
+    tunnel_ = tunnel;
+}
+
+response_translator::status response_translator::feed(std::string_view& bytes, std::string& body) {
+    if (head_done_) return body_.feed(bytes, body) ? status::need_more : status::error;
+    if (!head_complete(head_, bytes)) {
+        bytes = {};
+        return head_.size() > response_limits.max_header_bytes ? status::error : status::need_more;
+    }
+    parsed_.clear();
+    // An extended CONNECT went to the pipeline as a GET upgrade: parse its answer as one.
+    const auto outcome = http1::parse_response(head_, response_limits, tunnel_ ? "GET" : method_, parsed_);
+    if (outcome.status != http1::parse_status::done) return status::error;
+    bytes = hand_back(head_, outcome.consumed, bytes);
+    const int code = parsed_.status;
+    const bool upgraded = code == 101;
+    if (upgraded && !tunnel_) return status::error;  // HTTP/2 has no 101 (RFC 9113 §8.6)
+    status_code_ = upgraded ? 200 : code;
+    // Any 2xx to an extended CONNECT means "tunnel open" (RFC 8441 §5): an upstream that
+    // answered the upgrade with a plain 2xx did not open one.
+    if (tunnel_ && !upgraded && code >= 200 && code < 300) status_code_ = 502;
+
+    // Fields: lowercased, without the connection-specific ones HTTP/2 forbids.
+    fields_.clear();
+    fields_.reserve(field_bytes(parsed_.headers));
+    for (const auto& h : parsed_.headers) {
+        if (http1::is_hop_by_hop(h.name) || http1::named_in_connection(parsed_.headers, h.name)) continue;
+        if (upgraded && http1::iequals(h.name, "sec-websocket-accept")) continue;
+        fields_.add(h.name, h.value);
+    }
+    head_.clear();
+    if (code >= 100 && code < 200 && !upgraded) return status::informational;
+    head_done_ = true;
+    body_.start(upgraded ? http1::body_framing::until_close : parsed_.framing, parsed_.content_length);
+    return status::head;
+}
+
+bool response_translator::finish() { return head_done_ && body_.finish(); }
+
+request_translator::status request_translator::feed(std::string_view& bytes, std::string& body) {
+    if (head_done_) return body_.feed(bytes, body) ? status::need_more : status::error;
+    if (!head_complete(head_, bytes)) {
+        bytes = {};
+        return head_.size() > response_limits.max_header_bytes ? status::error : status::need_more;
+    }
+    parsed_.clear();
+    const auto outcome = http1::parse_request(head_, response_limits, parsed_);
+    if (outcome.status != http1::parse_status::done || parsed_.has_upgrade) return status::error;
+    bytes = hand_back(head_, outcome.consumed, bytes);
+    method_ = parsed_.method;
+    fields_.clear();
+    fields_.reserve(field_bytes(parsed_.headers) + parsed_.method.size() + parsed_.target.size() +
+                    parsed_.host.size() + 64);
+    fields_.add(":method", parsed_.method);
+    fields_.add(":scheme", tls_ ? "https" : "http");
+    fields_.add(":authority", parsed_.host);
+    fields_.add(":path", parsed_.target);
+    bool grpc = false;
+    for (const auto& h : parsed_.headers) {
+        if (http1::is_hop_by_hop(h.name) || http1::named_in_connection(parsed_.headers, h.name) ||
+            http1::iequals(h.name, "host"))
+            continue;
+        if (http1::iequals(h.name, "content-type") && h.value.substr(0, 16) == "application/grpc") grpc = true;
+        fields_.add(h.name, h.value);
+    }
+    // TE is hop-by-hop for HTTP/1.1, so the pipeline dropped it; gRPC servers want it.
+    if (grpc) fields_.add("te", "trailers");
+    head_.clear();
+    head_done_ = true;
+    body_.start(parsed_.framing, parsed_.content_length);
+    return status::head;
 }
 
 std::string websocket_key(const std::array<std::uint8_t, 16>& nonce) {

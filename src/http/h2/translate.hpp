@@ -59,13 +59,65 @@ private:
     body_kind body_ = body_kind::none;
 };
 
+// A header field as HTTP/2 sends it: lowercased name. Views into the translator that made it,
+// valid until its next feed().
+struct field {
+    std::string_view name;
+    std::string_view value;
+};
+
+// Fields (lowercased) kept in one buffer; fields() views it.
+class field_list {
+public:
+    void clear() {
+        store_.clear();
+        spans_.clear();
+        fields_.clear();
+    }
+    void reserve(std::size_t bytes) { store_.reserve(bytes); }
+    void add(std::string_view name, std::string_view value);
+    const std::vector<field>& fields() const;
+
+private:
+    struct span {
+        std::size_t at, name, value;
+    };
+    std::string store_;
+    std::vector<span> spans_;
+    mutable std::vector<field> fields_;  // rebuilt when spans_ grew (store_ may have moved)
+};
+
+// An HTTP/1.1 message body (Content-Length, chunked or close-delimited) turned into payload
+// bytes and, for chunked, its trailer section.
+class body_reader {
+public:
+    void start(http1::body_framing framing, std::uint64_t length);
+    // Consumes `bytes`, appending payload to `out`. False on a chunked framing error.
+    bool feed(std::string_view& bytes, std::string& out);
+    // The message ended with the stream: a close-delimited body is complete here.
+    bool finish();
+    bool expected() const { return expected_; }  // a body follows the head
+    bool complete() const { return complete_; }
+    // The trailer section of a chunked body, once complete() (lowercased; framing, routing
+    // and connection fields dropped, RFC 9110 §6.5.1). Empty when there was none.
+    const std::vector<field>& trailers() const { return trailers_.fields(); }
+
+private:
+    void take_trailers();
+
+    http1::chunked_decoder chunked_;
+    http1::body_framing framing_ = http1::body_framing::none;
+    std::uint64_t remaining_ = 0;  // content-length bytes still expected
+    std::string tail_;  // chunked bytes since the last data: the last chunk and trailer section
+    field_list trailers_;
+    bool expected_ = false;
+    bool complete_ = false;
+};
+
 // The pipeline's HTTP/1.1 response, fed as it is written, turned into HTTP/2 events.
 class response_translator {
 public:
-    struct field {
-        std::string_view name;  // lowercased; views into the translator, valid until the next feed()
-        std::string_view value;
-    };
+    using field = h2::field;
     enum class status : std::uint8_t {
         need_more,      // nothing new (or only body bytes, appended to `body`)
         informational,  // a 1xx head is in fields(): send it as a non-final HEADERS
@@ -84,33 +136,50 @@ public:
     bool finish();
 
     int status_code() const { return status_code_; }
-    const std::vector<field>& fields() const { return fields_; }
-    // The trailer section of a chunked body, once complete() (lowercased; fields HTTP/2 does not
-    // allow in trailers dropped). Empty when there was none.
-    const std::vector<field>& trailers() const { return trailers_; }
+    const std::vector<field>& fields() const { return fields_.fields(); }
+    const std::vector<field>& trailers() const { return body_.trailers(); }
     bool head_done() const { return head_done_; }
-    bool body_expected() const { return body_expected_; }  // after the final head
-    bool complete() const { return complete_; }
+    bool body_expected() const { return body_.expected(); }  // after the final head
+    bool complete() const { return head_done_ && body_.complete(); }
 
 private:
-    void take_trailers();
-
     std::string head_;  // the head being accumulated
     std::string method_;
-    std::string store_;  // the fields' bytes
-    std::vector<field> fields_;
-    std::string tail_;   // chunked bytes since the last data: the last chunk and trailer section
-    std::string trailer_store_;
-    std::vector<field> trailers_;
+    field_list fields_;
     http1::response_head parsed_;
-    http1::chunked_decoder chunked_;
-    http1::body_framing framing_ = http1::body_framing::none;
-    std::uint64_t remaining_ = 0;  // content-length bytes still expected
+    body_reader body_;
     int status_code_ = 0;
     bool tunnel_ = false;
     bool head_done_ = false;
-    bool body_expected_ = false;
-    bool complete_ = false;
+};
+
+// The pipeline's HTTP/1.1 request to an HTTP/2 upstream, fed as it is written, turned into
+// a request head (pseudo-header fields first) and DATA.
+class request_translator {
+public:
+    using field = h2::field;
+    enum class status : std::uint8_t { need_more, head, error };
+
+    // `tls`: the :scheme is https.
+    void start(bool tls) { tls_ = tls; }
+    // Consumes `bytes`: the head is parsed (status head, once), body bytes (de-chunked) are
+    // appended to `body`.
+    status feed(std::string_view& bytes, std::string& body);
+    const std::vector<field>& fields() const { return fields_.fields(); }
+    const std::vector<field>& trailers() const { return body_.trailers(); }
+    bool head_done() const { return head_done_; }
+    bool body_expected() const { return body_.expected(); }
+    bool complete() const { return head_done_ && body_.complete(); }
+    const std::string& method() const { return method_; }
+
+private:
+    std::string head_;
+    std::string method_;
+    field_list fields_;
+    http1::request_head parsed_;
+    body_reader body_;
+    bool tls_ = false;
+    bool head_done_ = false;
 };
 
 // The canonical base64 of 16 bytes (a Sec-WebSocket-Key).

@@ -27,7 +27,7 @@ std::shared_ptr<server_context> make_server(config::tls_version max = config::tl
 
 std::shared_ptr<client_context> make_client(config::upstream_tls_config cfg) {
     std::string error;
-    auto ctx = client_context::build(cfg, error);
+    auto ctx = client_context::build(cfg, false, error);
     EXPECT_TRUE(ctx) << error;
     return ctx;
 }
@@ -235,12 +235,12 @@ TEST(ClientContext, BadFilesAreBuildErrors) {
     auto cfg = with_test_ca();
     cfg.ca = certs::path("missing.pem");
     std::string error;
-    EXPECT_FALSE(client_context::build(cfg, error));
+    EXPECT_FALSE(client_context::build(cfg, false, error));
     EXPECT_NE(error.find("missing.pem"), std::string::npos);
     cfg = with_test_ca();
     cfg.client_certificate = config::certificate_config{certs::path("client.pem"), certs::path("site.key"), {}};
     error.clear();
-    EXPECT_FALSE(client_context::build(cfg, error));
+    EXPECT_FALSE(client_context::build(cfg, false, error));
     EXPECT_NE(error.find("site.key"), std::string::npos);
 }
 
