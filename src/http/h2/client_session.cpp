@@ -283,7 +283,8 @@ bool client_session::want_read() const { return nghttp2_session_want_read(impl_-
 bool client_session::want_write() const { return nghttp2_session_want_write(impl_->session) != 0; }
 
 bool client_session::accepts_streams() const {
-    if (nghttp2_session_check_request_allowed(impl_->session) != 0) return false;  // GOAWAY received
+    // Nonzero when a request may be sent: no GOAWAY received, stream ids left.
+    if (nghttp2_session_check_request_allowed(impl_->session) == 0) return false;
     const auto limit = nghttp2_session_get_remote_settings(impl_->session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
     return impl_->streams.size() < std::min<std::uint32_t>(limit, 1000);
 }
