@@ -228,10 +228,30 @@ void h2_upstream_pool::sweep(std::chrono::steady_clock::time_point now) {
     }
 }
 
+void h2_upstream_pool::begin_connect(const std::string& key, asio::io_context& io) {
+    connecting_.emplace(key, std::make_shared<asio::steady_timer>(io, asio::steady_timer::time_point::max()));
+}
+
+void h2_upstream_pool::end_connect(const std::string& key) {
+    const auto it = connecting_.find(key);
+    if (it == connecting_.end()) return;
+    it->second->cancel();
+    connecting_.erase(it);
+}
+
+asio::awaitable<void> h2_upstream_pool::wait_connect(const std::string& key) {
+    const auto it = connecting_.find(key);
+    if (it == connecting_.end()) co_return;
+    auto timer = it->second;  // kept alive while we wait
+    co_await timer->async_wait(use_tuple);
+}
+
 void h2_upstream_pool::clear() {
     for (auto& [key, list] : conns_)
         for (auto& c : list) c->close();
     conns_.clear();
+    for (auto& [key, timer] : connecting_) timer->cancel();
+    connecting_.clear();
 }
 
 std::size_t h2_upstream_pool::size() const {

@@ -77,8 +77,18 @@ public:
     void clear();
     std::size_t size() const;
 
+    // One connect per endpoint at a time: a burst of requests would otherwise open a
+    // connection each before the first one could carry them all. The connecting exchange
+    // calls begin/end (end on every path); the others wait() for it (bounded by its
+    // upstream-connect deadline) and look again.
+    bool connecting(const std::string& key) const { return connecting_.count(key) != 0; }
+    void begin_connect(const std::string& key, boost::asio::io_context& io);
+    void end_connect(const std::string& key);
+    boost::asio::awaitable<void> wait_connect(const std::string& key);
+
 private:
     std::unordered_map<std::string, std::vector<std::shared_ptr<h2_upstream_connection>>> conns_;
+    std::unordered_map<std::string, std::shared_ptr<boost::asio::steady_timer>> connecting_;
 };
 
 }  // namespace sentinel::proxy

@@ -603,12 +603,20 @@ awaitable<upstream_exchange::outcome> upstream_exchange::try_endpoint(const choi
     for (int attempt = 0;; ++attempt) {
         if (h2) {
             // A stream on a multiplexed connection; a new connection only when none has room.
-            auto conn = attempt == 0 ? worker.h2_upstreams.find(endpoint.key, c.group->tls.get()) : nullptr;
+            auto& pool = worker.h2_upstreams;
+            auto conn = attempt == 0 ? pool.find(endpoint.key, c.group->tls.get()) : nullptr;
+            if (!conn && attempt == 0 && pool.connecting(endpoint.key)) {
+                co_await pool.wait_connect(endpoint.key);  // another exchange is connecting: share it
+                conn = pool.find(endpoint.key, c.group->tls.get());
+            }
             down_.record().upstream_reused = conn != nullptr;
             if (conn) {
                 worker.metrics.upstream_connections_reused.inc();
             } else {
+                const bool first = !pool.connecting(endpoint.key);
+                if (first) pool.begin_connect(endpoint.key, worker.io());
                 const outcome connected = co_await connect(endpoint);
+                if (first) pool.end_connect(endpoint.key);
                 if (connected != outcome::ok) co_return connected;
                 up_->count_in(c.group->state);
                 conn = worker.h2_upstreams.adopt(worker, std::move(up_), c.group->cfg->pool.idle_timeout);

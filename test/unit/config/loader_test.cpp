@@ -239,6 +239,21 @@ TEST(Loader, Http2Settings) {
     EXPECT_EQ(l[2].http2.max_header_list_size, 65536u);
 }
 
+TEST(Loader, UpstreamProtocol) {
+    auto r = load(R"(upstreams {
+    upstream "a" { endpoint "127.0.0.1:1"; }
+    upstream "b" { endpoint "127.0.0.1:2"; protocol "h2"; health-check { tcp #true; } }
+}
+)");
+    ASSERT_TRUE(r.ok()) << dump(r);
+    EXPECT_EQ(r.cfg->upstreams[0].protocol, upstream_protocol::http1);
+    EXPECT_EQ(r.cfg->upstreams[1].protocol, upstream_protocol::h2);
+    EXPECT_TRUE(has_error(load("upstreams { upstream \"u\" { endpoint \"127.0.0.1:1\"; protocol \"h2\"; health-check { http \"/\"; } } }"),
+                          "HTTP health checks speak HTTP/1.1", 1, 67));
+    EXPECT_TRUE(has_error(load("upstreams { upstream \"u\" { endpoint \"127.0.0.1:1\"; protocol \"h2c\"; } }"),
+                          "did you mean \"h2\"", 1, 61));
+}
+
 TEST(Errors, Http2SettingsOutOfRange) {
     EXPECT_TRUE(has_error(load("listeners { listener \"a\" { listen \"127.0.0.1:1\"; http2 #false { max-concurrent-streams 5; } } }"),
                           "settings in `http2 #false` have no effect", 1, 50));
