@@ -141,6 +141,10 @@ void upstream_exchange::release_endpoint() {
 awaitable<void> upstream_exchange::run() {
     co_await exchange();
     if (!pump_running_) co_return;
+    // No whole response (a failure was answered instead): the upstream stream is stopped.
+    if (!response_relayed_) {
+        if (auto stream = pump_stream_.lock()) stream->cancel();
+    }
     // The response is relayed; the client must finish its body in time (an HTTP/2 client is
     // told to stop by the RST_STREAM(NO_ERROR) after the response, which ends the pump).
     down_.set_deadline(timeout_kind::client_body_idle, snap_.cfg->timeouts.client_body_idle);
@@ -370,6 +374,7 @@ awaitable<void> upstream_exchange::exchange() {
         }
     }
     const bool complete = co_await relay_response_body();
+    response_relayed_ = complete;
     if (complete)
         worker.upstream_metrics(snap_, *current_.group)
             .request_duration.observe(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -848,6 +853,7 @@ awaitable<upstream_exchange::outcome> upstream_exchange::send_request() {
             body_started_ = true;  // no retry: the pump consumes the body as it goes
             pump_running_ = true;
             if (!pump_done_) pump_done_ = std::make_unique<asio::steady_timer>(down_.worker().io());
+            pump_stream_ = up_->stream;
             asio::co_spawn(down_.worker().io(), duplex_pump(up_->stream), asio::detached);
             co_return outcome::ok;
         }

@@ -106,6 +106,8 @@ private:
     std::chrono::milliseconds idle_after_{0};
     bool idempotent_ = false;
     bool pump_running_ = false;  // duplex_pump() is relaying the request body
+    std::weak_ptr<upstream::multiplexed_stream> pump_stream_;
+    bool response_relayed_ = false;  // the whole response reached the client
     std::unique_ptr<boost::asio::steady_timer> pump_done_;
 
     // Request body kept for retries (content-length bodies up to retry.max-body).
