@@ -57,7 +57,7 @@ public:
 h2_upstream_connection::h2_upstream_connection(worker_context& worker,
                                                std::unique_ptr<upstream::pooled_connection> transport,
                                                std::chrono::milliseconds idle_timeout)
-    : worker_(worker), transport_(std::move(transport)), session_(*this, transport_->tls != nullptr),
+    : worker_(worker), transport_(std::move(transport)), session_(*this, transport_->tls != nullptr, transport_->key),
       writer_wake_(worker.io()), idle_timeout_(idle_timeout), idle_since_(std::chrono::steady_clock::now()) {}
 
 h2_upstream_connection::~h2_upstream_connection() = default;

@@ -51,13 +51,14 @@ struct client_stream {
 }  // namespace
 
 struct client_session::impl {
-    impl(client_owner& o, bool t) : owner(o), tls(t) {}
+    impl(client_owner& o, bool t, std::string a) : owner(o), tls(t), authority(std::move(a)) {}
     ~impl() {
         if (session) nghttp2_session_del(session);
     }
 
     client_owner& owner;
     bool tls;
+    std::string authority;
     nghttp2_session* session = nullptr;
     std::unordered_map<std::uint32_t, std::unique_ptr<client_stream>> streams;
     std::unordered_map<std::int32_t, std::uint32_t> by_id;
@@ -89,6 +90,8 @@ struct client_session::impl {
         if (name == ":status") {
             int code = 0;
             for (char c : value) code = code * 10 + (c - '0');
+            // nghttp2 lets any three digits through; below 100 is no HTTP status (RFC 9110 §15).
+            if (code < 100) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
             s->status = code;
             return 0;
         }
@@ -185,7 +188,12 @@ struct client_session::impl {
 
     ssize_t read_body(std::int32_t id, std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
         auto [handle, s] = by_stream(id);
-        if (s == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        if (s == nullptr) {
+            // Closed by its exchange once finished both ways, before nghttp2 sent the request's
+            // END_STREAM (close() resets unfinished ones): end it.
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+            return 0;
+        }
         const std::size_t n = std::min(length, s->pending());
         std::memcpy(buf, s->out.data() + s->out_read, n);
         s->out_read += n;
@@ -229,7 +237,8 @@ struct client_session::impl {
     }
 };
 
-client_session::client_session(client_owner& owner, bool tls) : impl_(std::make_unique<impl>(owner, tls)) {
+client_session::client_session(client_owner& owner, bool tls, std::string authority)
+    : impl_(std::make_unique<impl>(owner, tls, std::move(authority))) {
     nghttp2_session_callbacks* cb = nullptr;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_on_header_callback(
@@ -294,7 +303,7 @@ std::size_t client_session::streams() const { return impl_->streams.size(); }
 std::uint32_t client_session::open() {
     const std::uint32_t handle = impl_->next_handle++;
     auto s = std::make_unique<client_stream>();
-    s->request.start(impl_->tls);
+    s->request.start(impl_->tls, impl_->authority);
     impl_->streams.emplace(handle, std::move(s));
     return handle;
 }
@@ -358,7 +367,7 @@ void client_session::close(std::uint32_t handle) {
         // not read, a request abandoned half-way).
         if (!(s->ended && s->request.complete() && s->pending() == 0))
             nghttp2_submit_rst_stream(impl_->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
-        impl_->by_id.erase(s->id);
+        // by_id keeps the stream until nghttp2 closes it: its END_STREAM may still be due.
     }
     impl_->streams.erase(handle);
 }

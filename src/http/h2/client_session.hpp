@@ -24,14 +24,17 @@ public:
 
 class client_session {
 public:
-    // `tls`: requests carry :scheme https.
-    client_session(client_owner& owner, bool tls);
+    // `tls`: requests carry :scheme https. `authority`: the :authority of requests without
+    // Host (the endpoint).
+    client_session(client_owner& owner, bool tls, std::string authority = {});
     ~client_session();
     client_session(const client_session&) = delete;
     client_session& operator=(const client_session&) = delete;
 
     // ---- the connection side
-    bool receive(std::string_view bytes);  // false: the connection is finished (send() first)
+    // False on a fatal error. A protocol error makes nghttp2 end the connection itself
+    // (GOAWAY, then want_read() and want_write() false): check those too.
+    bool receive(std::string_view bytes);
     void send(std::string& out, std::size_t limit);
     bool want_read() const;
     bool want_write() const;

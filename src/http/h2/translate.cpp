@@ -273,14 +273,15 @@ request_translator::status request_translator::feed(std::string_view& bytes, std
                     parsed_.host.size() + 64);
     fields_.add(":method", parsed_.method);
     fields_.add(":scheme", tls_ ? "https" : "http");
-    fields_.add(":authority", parsed_.host);
+    fields_.add(":authority", parsed_.host.empty() ? std::string_view(authority_) : parsed_.host);
     fields_.add(":path", parsed_.target);
     bool grpc = false;
     for (const auto& h : parsed_.headers) {
         if (http1::is_hop_by_hop(h.name) || http1::named_in_connection(parsed_.headers, h.name) ||
             http1::iequals(h.name, "host"))
             continue;
-        if (http1::iequals(h.name, "content-type") && h.value.substr(0, 16) == "application/grpc") grpc = true;
+        if (http1::iequals(h.name, "content-type") && http1::iequals(h.value.substr(0, 16), "application/grpc"))
+            grpc = true;
         fields_.add(h.name, h.value);
     }
     // TE is hop-by-hop for HTTP/1.1, so the pipeline dropped it; gRPC servers want it.

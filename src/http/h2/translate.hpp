@@ -160,8 +160,12 @@ public:
     using field = h2::field;
     enum class status : std::uint8_t { need_more, head, error };
 
-    // `tls`: the :scheme is https.
-    void start(bool tls) { tls_ = tls; }
+    // `tls`: the :scheme is https. `authority`: the :authority of a request without Host (an
+    // HTTP/1.0 one): the upstream endpoint.
+    void start(bool tls, std::string_view authority) {
+        tls_ = tls;
+        authority_ = authority;
+    }
     // Consumes `bytes`: the head is parsed (status head, once), body bytes (de-chunked) are
     // appended to `body`.
     status feed(std::string_view& bytes, std::string& body);
@@ -178,6 +182,7 @@ private:
     field_list fields_;
     http1::request_head parsed_;
     body_reader body_;
+    std::string authority_;
     bool tls_ = false;
     bool head_done_ = false;
 };

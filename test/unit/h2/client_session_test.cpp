@@ -153,7 +153,7 @@ struct translated {
 // Feeds `wire` in pieces of `piece` bytes.
 translated translate(std::string_view wire, bool tls = false, std::size_t piece = std::string_view::npos) {
     request_translator t;
-    t.start(tls);
+    t.start(tls, "origin.test:8080");
     translated r;
     while (!wire.empty() && !r.error) {
         std::string_view part = wire.substr(0, piece);
@@ -535,7 +535,7 @@ protected:
     // A connected client: both prefaces and SETTINGS (and their ACKs) exchanged.
     void connect(const test_server::settings_t& settings = {}, bool manual_window = false, bool tls = false) {
         server = std::make_unique<test_server>(settings, manual_window);
-        client = std::make_unique<client_session>(owner, tls);
+        client = std::make_unique<client_session>(owner, tls, "origin.test:8080");
         pump(*client, *server);
     }
     std::uint32_t request(std::string_view wire) {
@@ -1185,7 +1185,7 @@ TEST_F(ClientSession, ProtocolErrorFromServerEndsConnection) {
     EXPECT_EQ(client->failed(h), failure::reset);
 }
 
-// ---- probes of edge cases (the DISABLED ones reproduce open bugs) ---------------------------
+// ---- probes of edge cases -------------------------------------------------------------------
 
 // A two-digit :status never becomes an HTTP/1.1 head (nghttp2 refuses it): the stream fails.
 TEST_F(ClientSession, TwoDigitStatusFailsTheStream) {
@@ -1198,13 +1198,9 @@ TEST_F(ClientSession, TwoDigitStatusFailsTheStream) {
     EXPECT_EQ(client->failed(h), failure::reset);
 }
 
-// Found by fuzz_h2_client. nghttp2 accepts any three-digit :status but 101, "000" to "099"
-// included (and takes it for a final response). client_session takes status < 200 for
-// informational and writes "HTTP/1.1 99 Unknown\r\n...", a head the strict HTTP/1.1 parser
-// (like any) refuses, then drops the body as "before the final head". Expected: the stream
-// fails (reset) and read() yields nothing. Suggested fix: in on_header, return
-// NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE for a :status below 100 (nghttp2 resets the stream).
-TEST_F(ClientSession, DISABLED_StatusBelow100FailsTheStream) {
+// Found by fuzz_h2_client: nghttp2 accepts any three-digit :status but 101, "000" to "099"
+// included. Below 100 is no HTTP status: the stream fails and read() yields nothing.
+TEST_F(ClientSession, StatusBelow100FailsTheStream) {
     connect();
     const auto h = request(get_wire);
     server->headers(1, {{":status", "099"}, {"x-a", "1"}}, false);
@@ -1300,13 +1296,9 @@ TEST_F(ClientSession, HeaderListOverLimitResetsTheStream) {
 }
 
 // The server answered (END_STREAM) while a chunked upload was still open; the exchange then
-// writes the last chunk and closes the handle at once. close() sees "finished both ways" and
-// sends no RST_STREAM, but nghttp2 still has to send the request's END_STREAM and asks
-// read_body for it, which no longer finds the stream: TEMPORAL_CALLBACK_FAILURE, and nghttp2
-// resets the stream with INTERNAL_ERROR. Expected: an empty DATA with END_STREAM (or at most
-// a CANCEL). Fix: in close(), keep the by_id entry (or answer EOF in read_body for an erased
-// handle) until nghttp2 closes the stream, or treat "request end not yet sent" as unfinished.
-TEST_F(ClientSession, DISABLED_CloseRightAfterLastChunkDoesNotResetWithInternalError) {
+// writes the last chunk and closes the handle at once, before nghttp2 sent the request's
+// END_STREAM: it still goes out (no RST_STREAM INTERNAL_ERROR).
+TEST_F(ClientSession, CloseRightAfterLastChunkDoesNotResetWithInternalError) {
     connect();
     const auto h = client->open();
     ASSERT_TRUE(client->write(h, "POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"));
@@ -1323,25 +1315,22 @@ TEST_F(ClientSession, DISABLED_CloseRightAfterLastChunkDoesNotResetWithInternalE
     EXPECT_TRUE(server->streams[1].ended);
 }
 
-// An HTTP/1.0 request without Host has no authority, and request_translator sends an empty
-// :authority, which RFC 9113 §8.3.1 does not allow (nghttp2 servers reset the stream with
-// PROTOCOL_ERROR: see RequestWithoutHostFailsToday). Suggested fix: omit an empty :authority
-// and let the caller supply the upstream's authority (request_translator::start(tls,
-// default_authority)), since a server also needs one of :authority or Host.
-TEST(RequestTranslator, DISABLED_NoHostGivesNoEmptyAuthority) {
+// An HTTP/1.0 request without Host: the :authority is the upstream endpoint's (RFC 9113
+// §8.3.1 allows no empty one).
+TEST(RequestTranslator, NoHostTakesTheEndpointAsAuthority) {
     const auto r = translate("GET / HTTP/1.0\r\n\r\n");
     ASSERT_FALSE(r.error);
     for (const auto& [n, v] : r.fields)
         if (n == ":authority") {
-            EXPECT_FALSE(v.empty());
+            EXPECT_EQ(v, "origin.test:8080");
         }
 }
 
-TEST_F(ClientSession, RequestWithoutHostFailsToday) {
+TEST_F(ClientSession, RequestWithoutHostGoesToTheEndpointAuthority) {
     connect();
     const auto h = request("GET / HTTP/1.0\r\n\r\n");
-    EXPECT_EQ(server->header(1, ":authority"), "");
-    EXPECT_EQ(client->failed(h), failure::reset);
+    EXPECT_EQ(server->header(1, ":authority"), "origin.test:8080");
+    EXPECT_EQ(client->failed(h), failure::none);
 }
 
 }  // namespace
