@@ -8,6 +8,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "http/h2/outbound.hpp"
 #include "http/h2/translate.hpp"
 #include "http/http1/chunked.hpp"
 #include "http/http1/serializer.hpp"
@@ -20,18 +21,11 @@ constexpr std::uint32_t stream_window = 256 * 1024;   // response bytes per stre
 constexpr std::int32_t connection_window = 4 << 20;   // and per connection
 constexpr std::size_t max_response_header_list = 64 * 1024;
 
-nghttp2_nv make_nv(std::string_view name, std::string_view value) {
-    return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-            reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-            NGHTTP2_NV_FLAG_NONE};
-}
 
 struct client_stream {
     std::int32_t id = -1;  // nghttp2's, once the request head was submitted
     request_translator request;
-    std::string out;  // request body bytes for DATA frames
-    std::size_t out_read = 0;
-    bool deferred = false;
+    detail::outbound_body out;  // request body bytes for DATA frames
     // The response as HTTP/1.1 bytes.
     std::string in;
     std::size_t in_read = 0;
@@ -45,7 +39,6 @@ struct client_stream {
     bool ended = false;      // the response is complete in `in`
     bool closed = false;
     client_session::failure fail = client_session::failure::none;
-    std::size_t pending() const { return out.size() - out_read; }
 };
 
 }  // namespace
@@ -194,32 +187,14 @@ struct client_session::impl {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
             return 0;
         }
-        const std::size_t n = std::min(length, s->pending());
-        std::memcpy(buf, s->out.data() + s->out_read, n);
-        s->out_read += n;
-        if (s->out_read == s->out.size()) {
-            s->out.clear();
-            s->out_read = 0;
-        }
-        if (s->pending() == 0 && s->request.complete()) {
-            *flags |= NGHTTP2_DATA_FLAG_EOF;
-            if (!s->request.trailers().empty()) {
-                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-                nva.clear();
-                for (const auto& f : s->request.trailers()) nva.push_back(make_nv(f.name, f.value));
-                nghttp2_submit_trailer(session, id, nva.data(), nva.size());
-            }
-        } else if (n == 0) {
-            s->deferred = true;
-            return NGHTTP2_ERR_DEFERRED;
-        }
+        const ssize_t n = s->out.fill(session, id, buf, length, flags, s->request.complete(), s->request.trailers(), nva);
         if (n > 0) owner.on_stream_event(handle);  // room to write
-        return static_cast<ssize_t>(n);
+        return n;
     }
 
     bool submit(std::uint32_t handle, client_stream& s) {
         nva.clear();
-        for (const auto& f : s.request.fields()) nva.push_back(make_nv(f.name, f.value));
+        for (const auto& f : s.request.fields()) nva.push_back(detail::make_nv(f.name, f.value));
         nghttp2_data_provider provider{};
         provider.read_callback = [](nghttp2_session*, std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
                                     std::uint32_t* flags, nghttp2_data_source*, void* user) -> ssize_t {
@@ -312,23 +287,20 @@ bool client_session::write(std::uint32_t handle, std::string_view bytes) {
     auto* s = impl_->find(handle);
     if (s == nullptr || s->fail != failure::none || s->closed) return false;
     while (!bytes.empty()) {
-        const auto st = s->request.feed(bytes, s->out);
+        const auto st = s->request.feed(bytes, s->out.bytes);
         if (st == request_translator::status::error) {
             s->fail = failure::reset;
             return false;
         }
         if (st == request_translator::status::head && !impl_->submit(handle, *s)) return false;
     }
-    if (s->deferred && s->id >= 0 && (s->pending() > 0 || s->request.complete())) {
-        s->deferred = false;
-        nghttp2_session_resume_data(impl_->session, s->id);
-    }
+    if (s->id >= 0) s->out.resume(impl_->session, s->id, s->request.complete());
     return true;
 }
 
 std::size_t client_session::unsent(std::uint32_t handle) const {
     const auto* s = impl_->find(handle);
-    return s == nullptr ? 0 : s->pending();
+    return s == nullptr ? 0 : s->out.pending();
 }
 
 std::size_t client_session::read(std::uint32_t handle, char* out, std::size_t room) {
@@ -365,7 +337,7 @@ void client_session::close(std::uint32_t handle) {
         if (s->unconsumed > 0) nghttp2_session_consume(impl_->session, s->id, s->unconsumed);
         // Finished both ways, nghttp2 closes it itself; otherwise stop it (a response we do
         // not read, a request abandoned half-way).
-        if (!(s->ended && s->request.complete() && s->pending() == 0))
+        if (!(s->ended && s->request.complete() && s->out.pending() == 0))
             nghttp2_submit_rst_stream(impl_->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
         // by_id keeps the stream until nghttp2 closes it: its END_STREAM may still be due.
     }

@@ -9,6 +9,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "common/xoshiro.hpp"
+#include "http/h2/outbound.hpp"
 #include "http/h2/translate.hpp"
 #include "http/http1/chunked.hpp"
 
@@ -53,8 +54,7 @@ struct stream_state {
     std::string in;           // request bytes for the pipeline
     std::size_t in_read = 0;
     std::size_t unconsumed = 0;  // DATA bytes delivered but not yet read (flow control)
-    std::string out;          // response body bytes for DATA frames
-    std::size_t out_read = 0;
+    detail::outbound_body out;  // response body bytes for DATA frames
     std::size_t decoded = 0;  // header list size so far
     bool trailers = false;    // the header block being received is the trailer section
     bool refused = false;     // refused or malformed: no pipeline, its frames are ignored
@@ -64,17 +64,10 @@ struct stream_state {
     bool closed = false;      // nghttp2 closed it
     bool request_ended = false;
     bool submitted = false;   // the final response head was submitted
-    bool deferred = false;    // the data source waits for bytes
     bool end_sent = false;    // END_STREAM went out
     char status_text[4] = {};
-    std::size_t pending() const { return out.size() - out_read; }
 };
 
-nghttp2_nv make_nv(std::string_view name, std::string_view value) {
-    return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-            reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-            NGHTTP2_NV_FLAG_NONE};
-}
 
 }  // namespace
 
@@ -229,7 +222,7 @@ struct server_session::impl {
     void on_request_head(std::int32_t id, stream_state& s, bool end_stream) {
         if (s.too_large) {
             // RFC 9113 §10.5.1: a header section larger than the server handles gets 431.
-            std::array<nghttp2_nv, 2> head{make_nv(":status", "431"), make_nv("content-length", "0")};
+            std::array<nghttp2_nv, 2> head{detail::make_nv(":status", "431"), detail::make_nv("content-length", "0")};
             s.refused = true;
             nghttp2_submit_response(session, id, head.data(), head.size(), nullptr);
             return;
@@ -357,28 +350,10 @@ struct server_session::impl {
     ssize_t read_body(std::int32_t id, std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
         auto* s = find(id);
         if (s == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        const std::size_t n = std::min(length, s->pending());
-        std::memcpy(buf, s->out.data() + s->out_read, n);
-        s->out_read += n;
-        if (s->out_read == s->out.size()) {
-            s->out.clear();
-            s->out_read = 0;
-        }
-        if (s->pending() == 0 && s->response.complete()) {
-            *flags |= NGHTTP2_DATA_FLAG_EOF;
-            if (!s->response.trailers().empty()) {
-                // The upstream's chunked trailers (grpc-status and the like) end the stream.
-                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-                nva.clear();
-                for (const auto& f : s->response.trailers()) nva.push_back(make_nv(f.name, f.value));
-                nghttp2_submit_trailer(session, id, nva.data(), nva.size());
-            }
-        } else if (n == 0) {
-            s->deferred = true;
-            return NGHTTP2_ERR_DEFERRED;
-        }
+        // The upstream's chunked trailers (grpc-status and the like) end the stream.
+        const ssize_t n = s->out.fill(session, id, buf, length, flags, s->response.complete(), s->response.trailers(), nva);
         if (n > 0 && s->started && !s->finished) owner.on_stream_event(id);  // room to write
-        return static_cast<ssize_t>(n);
+        return n;
     }
 
     void submit_head(std::int32_t id, stream_state& s, bool final) {
@@ -387,8 +362,8 @@ struct server_session::impl {
         s.status_text[1] = static_cast<char>('0' + code / 10 % 10);
         s.status_text[2] = static_cast<char>('0' + code % 10);
         nva.clear();
-        nva.push_back(make_nv(":status", std::string_view(s.status_text, 3)));
-        for (const auto& f : s.response.fields()) nva.push_back(make_nv(f.name, f.value));
+        nva.push_back(detail::make_nv(":status", std::string_view(s.status_text, 3)));
+        for (const auto& f : s.response.fields()) nva.push_back(detail::make_nv(f.name, f.value));
         if (!final) {
             nghttp2_submit_headers(session, NGHTTP2_FLAG_NONE, id, nullptr, nva.data(), nva.size(), nullptr);
             return;
@@ -406,12 +381,7 @@ struct server_session::impl {
         nghttp2_submit_response(session, id, nva.data(), nva.size(), &provider);
     }
 
-    void resume(std::int32_t id, stream_state& s) {
-        if (s.deferred && (s.pending() > 0 || s.response.complete())) {
-            s.deferred = false;
-            nghttp2_session_resume_data(session, id);
-        }
-    }
+    void resume(std::int32_t id, stream_state& s) { s.out.resume(session, id, s.response.complete()); }
 };
 
 server_session::server_session(const settings& s, session_owner& owner, std::uint64_t seed)
@@ -526,7 +496,7 @@ bool server_session::write(std::int32_t id, std::string_view bytes) {
     auto* s = impl_->find(id);
     if (s == nullptr || s->closed) return false;
     for (;;) {
-        const auto st = s->response.feed(bytes, s->out);
+        const auto st = s->response.feed(bytes, s->out.bytes);
         if (st == response_translator::status::error) {
             impl_->refuse(id, *s, NGHTTP2_INTERNAL_ERROR);
             return false;
@@ -541,7 +511,7 @@ bool server_session::write(std::int32_t id, std::string_view bytes) {
 
 std::size_t server_session::unsent(std::int32_t id) const {
     const auto* s = impl_->find(id);
-    return s == nullptr ? 0 : s->pending();
+    return s == nullptr ? 0 : s->out.pending();
 }
 
 void server_session::refuse(std::int32_t id) {
