@@ -275,13 +275,13 @@ awaitable<std::size_t> http1_connection::read_some(boost::system::error_code& ec
 }
 
 awaitable<bool> http1_connection::write(std::string_view data, std::string_view more) {
-    const std::array<asio::const_buffer, 2> buffers{asio::buffer(data.data(), data.size()),
-                                                    asio::buffer(more.data(), more.size())};
     if (parent_ != nullptr) {
         const bool ok = co_await h2_->write(*this, stream_id_, data, more);
         if (ok) record_.bytes_sent += data.size() + more.size();
         co_return ok;
     }
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(data.data(), data.size()),
+                                                    asio::buffer(more.data(), more.size())};
     std::size_t n = 0;
     boost::system::error_code ec;
     if (!tls_) {
