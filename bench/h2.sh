@@ -108,40 +108,8 @@ if [[ $(nproc --all) -lt 2 ]]; then
 fi
 
 # ------------------------------------------------------------------ processes & cleanup
-TMP=$(mktemp -d /tmp/sentinel-h2bench.XXXXXX)
-PIDS=()          # every long-running process we started
-LOAD_PID=        # the h2load currently running, if any
-cleanup() {
-    local rc=$? pid all=()
-    trap - EXIT INT TERM
-    [[ -z $LOAD_PID ]] || kill -TERM "$LOAD_PID" 2>/dev/null || true
-    # collect the whole trees first: nginx workers must not outlive a killed master
-    for pid in "${PIDS[@]}"; do
-        kill -0 "$pid" 2>/dev/null || continue
-        read -r -a t <<<"$($LIB tree "$pid" 2>/dev/null || echo "$pid")"
-        all+=("${t[@]}")
-    done
-    if [[ ${#all[@]} -gt 0 ]]; then
-        kill -TERM "${all[@]}" 2>/dev/null || true
-        for _ in $(seq 50); do
-            local alive=0
-            for pid in "${all[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-            [[ $alive == 0 ]] && break
-            sleep 0.1
-        done
-        kill -KILL "${all[@]}" 2>/dev/null || true
-    fi
-    wait 2>/dev/null || true
-    if [[ ${KEEP_TMP:-0} == 1 || $rc != 0 ]]; then
-        log "logs and configs kept in $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+source "$BENCH_DIR/lib/processes.sh"
+bench_processes sentinel-h2bench
 
 # Everything this script starts (curl, h2load, origin, python) inherits LOAD_CPU; only the
 # proxies under test are started with `taskset -c $PROXY_CPU`.

@@ -84,40 +84,8 @@ if [[ $(nproc --all) -lt 2 ]]; then
 fi
 
 # ------------------------------------------------------------------ processes & cleanup
-TMP=$(mktemp -d /tmp/sentinel-bench.XXXXXX)
-PIDS=()          # every long-running process we started
-WRK_PID=         # the wrk currently measuring, if any
-cleanup() {
-    local rc=$? pid all=()
-    trap - EXIT INT TERM
-    [[ -z $WRK_PID ]] || kill -TERM "$WRK_PID" 2>/dev/null || true
-    # collect the whole tree first: nginx workers must not outlive a killed master
-    for pid in "${PIDS[@]}"; do
-        kill -0 "$pid" 2>/dev/null || continue
-        read -r -a t <<<"$($LIB tree "$pid" 2>/dev/null || echo "$pid")"
-        all+=("${t[@]}")
-    done
-    if [[ ${#all[@]} -gt 0 ]]; then
-        kill -TERM "${all[@]}" 2>/dev/null || true
-        for _ in $(seq 50); do
-            local alive=0
-            for pid in "${all[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-            [[ $alive == 0 ]] && break
-            sleep 0.1
-        done
-        kill -KILL "${all[@]}" 2>/dev/null || true
-    fi
-    wait 2>/dev/null || true
-    if [[ ${KEEP_TMP:-0} == 1 || $rc != 0 ]]; then
-        log "logs and configs kept in $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+source "$BENCH_DIR/lib/processes.sh"
+bench_processes sentinel-bench
 
 # Everything this script starts (curl, wrk, origin, python) inherits LOAD_CPU; only the
 # proxies under test are started with `taskset -c $PROXY_CPU`.
@@ -432,9 +400,9 @@ run_one() {   # proxy conns body round order mode(http|tls|tls-hs)
     before=$($LIB snap --reset-hwm "${PID[$p]}")
     # in the background + wait, so that INT/TERM run the cleanup trap at once
     "$WRK" -t"$THREADS" -c"$c" -d"${DURATION}s" --latency "${url[@]}" >"$out" 2>&1 &
-    WRK_PID=$!
-    wait "$WRK_PID" || { cat "$out" >&2; die "wrk failed against $p"; }
-    WRK_PID=
+    LOAD_PID=$!
+    wait "$LOAD_PID" || { cat "$out" >&2; die "wrk failed against $p"; }
+    LOAD_PID=
     after=$($LIB snap "${PID[$p]}")
     read -r c1 w1 <<<"$($LIB cpustat "$PROXY_CPU")"
     a1=$(stub_accepts)

@@ -1473,7 +1473,7 @@ class H2SpecConformance(IntegrationTest):
                 self.assertEqual(json.loads(bytes(r["body"]))["path"], "/demo/s%d" % i)
 
 
-DISABLED_CONFIG = r"""
+H2_OFF_CONFIG = r"""
 system { workers 1 }
 listeners { listener "public" { listen "127.0.0.1:@port@"; http2 #false } }
 routes { route "all" { match { path-prefix "/" }; upstream "origin" } }
@@ -1490,7 +1490,7 @@ class H2cDisabled(IntegrationTest):
         super().setUpClass()
         cls.origin = cls.class_origin("origin")
         cls.port = free_port()
-        cls.sentinel = cls.class_sentinel(render(DISABLED_CONFIG, port=cls.port,
+        cls.sentinel = cls.class_sentinel(render(H2_OFF_CONFIG, port=cls.port,
                                                  origin=cls.origin.address), port=cls.port)
 
     def test_preface_gets_no_settings_when_http2_is_off(self):
