@@ -216,18 +216,7 @@ client_session::client_session(client_owner& owner, bool tls, std::string author
     : impl_(std::make_unique<impl>(owner, tls, std::move(authority))) {
     nghttp2_session_callbacks* cb = nullptr;
     nghttp2_session_callbacks_new(&cb);
-    nghttp2_session_callbacks_set_on_header_callback(
-        cb, [](nghttp2_session*, const nghttp2_frame* f, const std::uint8_t* name, std::size_t namelen,
-               const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* u) {
-            return static_cast<impl*>(u)->on_header(*f, {reinterpret_cast<const char*>(name), namelen},
-                                                    {reinterpret_cast<const char*>(value), valuelen});
-        });
-    nghttp2_session_callbacks_set_on_frame_recv_callback(
-        cb, [](nghttp2_session*, const nghttp2_frame* f, void* u) { return static_cast<impl*>(u)->on_frame_recv(*f); });
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
-        cb, [](nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t len, void* u) {
-            return static_cast<impl*>(u)->on_data(id, data, len);
-        });
+    detail::set_receive_callbacks<impl>(cb);
     nghttp2_session_callbacks_set_on_stream_close_callback(
         cb, [](nghttp2_session*, std::int32_t id, std::uint32_t error, void* u) {
             return static_cast<impl*>(u)->on_stream_close(id, error);

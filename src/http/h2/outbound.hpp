@@ -65,4 +65,22 @@ struct outbound_body {
     }
 };
 
+// The receive callbacks both sessions route to their impl the same way (`user_data` is the
+// impl): on_header(frame, name, value), on_frame_recv(frame), on_data(stream, data, length).
+template <typename Impl>
+void set_receive_callbacks(nghttp2_session_callbacks* cb) {
+    nghttp2_session_callbacks_set_on_header_callback(
+        cb, [](nghttp2_session*, const nghttp2_frame* f, const std::uint8_t* name, std::size_t namelen,
+               const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* u) {
+            return static_cast<Impl*>(u)->on_header(*f, {reinterpret_cast<const char*>(name), namelen},
+                                                    {reinterpret_cast<const char*>(value), valuelen});
+        });
+    nghttp2_session_callbacks_set_on_frame_recv_callback(
+        cb, [](nghttp2_session*, const nghttp2_frame* f, void* u) { return static_cast<Impl*>(u)->on_frame_recv(*f); });
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
+        cb, [](nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t len, void* u) {
+            return static_cast<Impl*>(u)->on_data(id, data, len);
+        });
+}
+
 }  // namespace sentinel::h2::detail
