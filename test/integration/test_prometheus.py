@@ -141,7 +141,12 @@ class PrometheusTest(IntegrationTest):
                 r = self.query('route:sentinel_http_request_duration_seconds:p99_5m{route="api"}')
                 return r if r and r[0]["value"][1] not in ("NaN", "0") else None
             wait_until(p99, 60, interval=0.5, what="p99 latency of route api")
-            self.assertTrue(self.query('job:sentinel_slo_availability_errors:ratio_rate5m > 0'))
+
+            # The SLO rules are another group, evaluated on its own tick: it may not have run
+            # on the samples that fed the group above yet, so wait for it too.
+            r = wait_until(lambda: self.query('job:sentinel_slo_availability_errors:ratio_rate5m > 0'), 60,
+                           interval=0.5, what="availability error ratio above 0")
+            self.assertEqual(r[0]["metric"]["job"], "sentinel")
         finally:
             stop.set()
             t.join(30)
