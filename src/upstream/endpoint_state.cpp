@@ -52,8 +52,8 @@ std::int64_t now_ms() {
     return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-endpoint_state::endpoint_state(std::string key_, upstream_state& owner_, bool start_healthy)
-    : key(std::move(key_)), owner(owner_), healthy(start_healthy) {}
+endpoint_state::endpoint_state(std::string key_, std::shared_ptr<upstream_state> owner_, bool start_healthy)
+    : key(std::move(key_)), owner_ptr(std::move(owner_)), owner(*owner_ptr), healthy(start_healthy) {}
 
 endpoint_state::~endpoint_state() {
     // An ejection nobody noticed expiring still holds its slot in the owner's count.

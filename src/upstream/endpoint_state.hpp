@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "config/model/config.hpp"
@@ -35,15 +36,18 @@ enum class attempt_result : std::uint8_t {
 struct upstream_state;
 
 struct alignas(64) endpoint_state {
-    endpoint_state(std::string key, upstream_state& owner, bool start_healthy);
+    endpoint_state(std::string key, std::shared_ptr<upstream_state> owner, bool start_healthy);
     // Gives back the owner's `ejected` slot if this endpoint leaves while ejected, so the
-    // ejection cap is not eaten by endpoints that no longer exist. `owner` must outlive it.
+    // ejection cap is not eaten by endpoints that no longer exist.
     ~endpoint_state();
     endpoint_state(const endpoint_state&) = delete;
     endpoint_state& operator=(const endpoint_state&) = delete;
 
     const std::string key;   // "ip:port" (or "[v6]:port")
-    upstream_state& owner;
+    // Shared: an endpoint state outlives its snapshot's group in the health checker or a
+    // worker's last snapshot, and its destructor still counts in the owner.
+    const std::shared_ptr<upstream_state> owner_ptr;
+    upstream_state& owner;  // *owner_ptr
 
     // ---- active health: written by the health checker thread only (and read by all).
     std::atomic<bool> healthy;

@@ -77,7 +77,7 @@ std::vector<upstream_group> upstream_registry::build(const config::config& cfg, 
                 e.weight = ep.weight;
                 const std::string state_key = u.id + "|" + e.key;
                 auto& es = endpoints_[state_key];
-                if (!es) es = std::make_shared<endpoint_state>(e.key, *state, start_healthy);
+                if (!es) es = std::make_shared<endpoint_state>(e.key, state, start_healthy);
                 e.state = es;
                 live_endpoints.insert(state_key);
                 auto& set = ep.backup ? group.backup : group.primary;

@@ -30,7 +30,7 @@ constexpr load_balancing all_kinds[] = {
 
 std::string key_of(std::size_t i) { return "10.0.0." + std::to_string(i) + ":8080"; }
 
-// A group of endpoints with live state; the upstream_state outlives the endpoint states.
+// A group of endpoints with live state.
 struct group {
     explicit group(std::vector<std::uint32_t> weights) {
         for (std::size_t i = 0; i < weights.size(); ++i) add(key_of(i), weights[i]);
@@ -44,7 +44,7 @@ struct group {
     }
     endpoint_state& state(std::size_t i) { return *endpoints[i].state; }
 
-    upstream_state owner{"u"};
+    std::shared_ptr<upstream_state> owner = std::make_shared<upstream_state>("u");
     std::vector<endpoint> endpoints;
 };
 

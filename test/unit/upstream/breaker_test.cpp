@@ -37,7 +37,7 @@ bool attempt(endpoint_state& e, std::int64_t now, attempt_result r,
 }
 
 TEST(breaker, no_config_always_admits) {
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     endpoint_state e("127.0.0.1:1", up, true);
     for (int i = 0; i < 100; ++i) EXPECT_TRUE(attempt(e, 0, fail, nullptr));
     EXPECT_EQ(e.breaker.load(), breaker_state::closed);
@@ -45,7 +45,7 @@ TEST(breaker, no_config_always_admits) {
 }
 
 TEST(breaker, opens_after_consecutive_failures_and_refuses_while_open) {
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     endpoint_state e("127.0.0.1:1", up, true);
     auto cb = breaker_cfg(3, 1, 1);
     EXPECT_TRUE(attempt(e, 0, fail, &cb));
@@ -66,7 +66,7 @@ TEST(breaker, opens_after_consecutive_failures_and_refuses_while_open) {
 }
 
 TEST(breaker, half_open_limits_concurrent_probes_and_closes_after_successes) {
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     endpoint_state e("127.0.0.1:1", up, true);
     auto cb = breaker_cfg(1, 2, 3);
     EXPECT_TRUE(attempt(e, 0, attempt_result::reset, &cb));
@@ -93,7 +93,7 @@ TEST(breaker, half_open_limits_concurrent_probes_and_closes_after_successes) {
 }
 
 TEST(breaker, probe_failure_reopens) {
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     endpoint_state e("127.0.0.1:1", up, true);
     auto cb = breaker_cfg(2, 1, 2);
     attempt(e, 0, fail, &cb);
@@ -113,7 +113,7 @@ TEST(breaker, probe_failure_reopens) {
 }
 
 TEST(breaker, late_report_of_a_probe_after_reopen_does_not_leak_a_slot) {
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     endpoint_state e("127.0.0.1:1", up, true);
     auto cb = breaker_cfg(1, 2, 1);
     attempt(e, 0, fail, &cb);
@@ -129,7 +129,7 @@ TEST(breaker, late_report_of_a_probe_after_reopen_does_not_leak_a_slot) {
 }
 
 TEST(breaker, concurrent_acquire_never_exceeds_probe_limit) {
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     endpoint_state e("127.0.0.1:1", up, true);
     auto cb = breaker_cfg(1, 3, 1000);
     attempt(e, 0, fail, &cb);
@@ -155,8 +155,8 @@ config::outlier_config outlier_cfg(std::uint32_t failures, std::uint32_t percent
 }
 
 TEST(outlier, ejects_after_consecutive_failures_with_growing_period) {
-    upstream_state up("api");
-    up.endpoint_count = 4;
+    auto up = std::make_shared<upstream_state>("api");
+    up->endpoint_count = 4;
     endpoint_state e("127.0.0.1:1", up, true);
     auto od = outlier_cfg(3, 50);
     for (int i = 0; i < 2; ++i) attempt(e, 0, fail, nullptr, &od);
@@ -166,7 +166,7 @@ TEST(outlier, ejects_after_consecutive_failures_with_growing_period) {
     attempt(e, 0, attempt_result::server_error, nullptr, &od);
     EXPECT_FALSE(e.available(0));
     EXPECT_EQ(e.ejected_until.load(), 1000);
-    EXPECT_EQ(up.ejected.load(), 1u);
+    EXPECT_EQ(up->ejected.load(), 1u);
     EXPECT_EQ(e.ejections.load(), 1u);
     EXPECT_FALSE(e.available(999));
     EXPECT_TRUE(e.available(1000));
@@ -174,22 +174,22 @@ TEST(outlier, ejects_after_consecutive_failures_with_growing_period) {
     // Expiry is noticed by acquire(), which gives the slot back.
     EXPECT_TRUE(e.acquire(1000, nullptr));
     EXPECT_EQ(e.ejected_until.load(), 0);
-    EXPECT_EQ(up.ejected.load(), 0u);
+    EXPECT_EQ(up->ejected.load(), 0u);
     e.report(1000, fail, lat, nullptr, &od);
     e.report(1000, fail, lat, nullptr, &od);
     e.report(1000, fail, lat, nullptr, &od);
     EXPECT_EQ(e.ejected_until.load(), 3000);  // 2 × base
     EXPECT_TRUE(e.sweep_ejection(3000));
     EXPECT_FALSE(e.sweep_ejection(3000));  // exactly once
-    EXPECT_EQ(up.ejected.load(), 0u);
+    EXPECT_EQ(up->ejected.load(), 0u);
     for (int i = 0; i < 3; ++i) e.report(3000, fail, lat, nullptr, &od);
     EXPECT_EQ(e.ejected_until.load(), 5500);  // 3 × base capped at max_ejection
     EXPECT_EQ(e.ejections.load(), 3u);
 }
 
 TEST(outlier, ejection_count_decays_after_good_behaviour) {
-    upstream_state up("api");
-    up.endpoint_count = 2;
+    auto up = std::make_shared<upstream_state>("api");
+    up->endpoint_count = 2;
     endpoint_state e("127.0.0.1:1", up, true);
     auto od = outlier_cfg(1, 50);
     attempt(e, 0, fail, nullptr, &od);  // ejected until 1000
@@ -203,36 +203,54 @@ TEST(outlier, ejection_count_decays_after_good_behaviour) {
 }
 
 TEST(outlier, max_ejected_percent_caps_ejections_and_expiry_restores_the_count) {
-    upstream_state up("api");
-    up.endpoint_count = 4;
+    auto up = std::make_shared<upstream_state>("api");
+    up->endpoint_count = 4;
     std::vector<std::unique_ptr<endpoint_state>> eps;
     for (int i = 0; i < 4; ++i)
         eps.push_back(std::make_unique<endpoint_state>("127.0.0.1:" + std::to_string(i), up, true));
     auto od = outlier_cfg(1, 50);
     for (auto& e : eps) attempt(*e, 0, fail, nullptr, &od);
-    EXPECT_EQ(up.ejected.load(), 2u);
+    EXPECT_EQ(up->ejected.load(), 2u);
     int available = 0;
     for (auto& e : eps) available += e->available(0);
     EXPECT_EQ(available, 2);
 
     // Once the first two expire and are noticed, the others may be ejected.
     for (auto& e : eps) e->sweep_ejection(1000);
-    EXPECT_EQ(up.ejected.load(), 0u);
+    EXPECT_EQ(up->ejected.load(), 0u);
     attempt(*eps[2], 1000, fail, nullptr, &od);
     attempt(*eps[3], 1000, fail, nullptr, &od);
     EXPECT_FALSE(eps[2]->available(1000));
     EXPECT_FALSE(eps[3]->available(1000));
-    EXPECT_EQ(up.ejected.load(), 2u);
+    EXPECT_EQ(up->ejected.load(), 2u);
 
     // An endpoint removed while ejected gives its slot back.
     eps[3].reset();
-    EXPECT_EQ(up.ejected.load(), 1u);
+    EXPECT_EQ(up->ejected.load(), 1u);
+}
+
+// At shutdown (or a reload) the group holding the upstream state may go before the last
+// holder of an ejected endpoint's state (the health checker, a worker's old snapshot): the
+// endpoint's destructor still gives its slot back, to a live owner.
+TEST(outlier, an_ejected_endpoint_keeps_its_upstream_state_alive) {
+    auto up = std::make_shared<upstream_state>("api");
+    up->endpoint_count = 2;
+    auto e = std::make_shared<endpoint_state>("127.0.0.1:1", up, true);
+    auto od = outlier_cfg(1, 50);
+    attempt(*e, 0, fail, nullptr, &od);
+    ASSERT_EQ(up->ejected.load(), 1u);
+    std::weak_ptr<upstream_state> owner = up;
+    up.reset();
+    ASSERT_FALSE(owner.expired());
+    EXPECT_EQ(owner.lock()->ejected.load(), 1u);
+    e.reset();  // under ASan, a use after free before the fix
+    EXPECT_TRUE(owner.expired());
 }
 
 TEST(outlier, small_groups_may_eject_one_but_never_all) {
     {
-        upstream_state up("two");
-        up.endpoint_count = 2;
+        auto up = std::make_shared<upstream_state>("two");
+        up->endpoint_count = 2;
         endpoint_state a("a", up, true), b("b", up, true);
         auto od = outlier_cfg(1, 10);  // 10% of 2 rounds down to 0: still one may go
         attempt(a, 0, fail, nullptr, &od);
@@ -241,17 +259,17 @@ TEST(outlier, small_groups_may_eject_one_but_never_all) {
         EXPECT_TRUE(b.available(0));
     }
     {
-        upstream_state up("one");
-        up.endpoint_count = 1;
+        auto up = std::make_shared<upstream_state>("one");
+        up->endpoint_count = 1;
         endpoint_state a("a", up, true);
         auto od = outlier_cfg(1, 100);
         attempt(a, 0, fail, nullptr, &od);
         EXPECT_TRUE(a.available(0));
-        EXPECT_EQ(up.ejected.load(), 0u);
+        EXPECT_EQ(up->ejected.load(), 0u);
     }
     {
-        upstream_state up("off");
-        up.endpoint_count = 4;
+        auto up = std::make_shared<upstream_state>("off");
+        up->endpoint_count = 4;
         endpoint_state a("a", up, true);
         auto od = outlier_cfg(1, 0);
         attempt(a, 0, fail, nullptr, &od);
@@ -260,7 +278,7 @@ TEST(outlier, small_groups_may_eject_one_but_never_all) {
 }
 
 TEST(ewma, peak_is_taken_at_once_and_lower_samples_decay_in) {
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     endpoint_state e("127.0.0.1:1", up, true);
     EXPECT_EQ(e.peak_ewma_cost(0), 0.0);  // unmeasured and idle: cheapest
     e.in_flight = 1;
@@ -286,7 +304,7 @@ TEST(ewma, peak_is_taken_at_once_and_lower_samples_decay_in) {
 }
 
 TEST(ewma, cost_grows_with_in_flight_and_decays_while_idle) {
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     endpoint_state e("127.0.0.1:1", up, true);
     e.report(0, ok, std::chrono::microseconds(2000), nullptr, nullptr);
     EXPECT_DOUBLE_EQ(e.peak_ewma_cost(0), 2000.0);
@@ -297,7 +315,7 @@ TEST(ewma, cost_grows_with_in_flight_and_decays_while_idle) {
 }
 
 TEST(ewma, concurrent_updates_stay_within_sample_range) {
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     endpoint_state e("127.0.0.1:1", up, true);
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t)
@@ -311,37 +329,37 @@ TEST(ewma, concurrent_updates_stay_within_sample_range) {
 }
 
 TEST(retry_budget, min_retries_then_percent_of_in_flight) {
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     config::retry_budget_config budget{.percent = 20, .min_retries = 2};
-    EXPECT_TRUE(up.try_begin_retry(budget));
-    EXPECT_TRUE(up.try_begin_retry(budget));
-    EXPECT_FALSE(up.try_begin_retry(budget));  // min 2, and 20% of 0 is 0
-    up.in_flight = 20;                          // 20% = 4
-    EXPECT_TRUE(up.try_begin_retry(budget));
-    EXPECT_TRUE(up.try_begin_retry(budget));
-    EXPECT_FALSE(up.try_begin_retry(budget));
-    EXPECT_EQ(up.retries_in_flight.load(), 4);
-    up.end_retry();
-    EXPECT_TRUE(up.try_begin_retry(budget));
+    EXPECT_TRUE(up->try_begin_retry(budget));
+    EXPECT_TRUE(up->try_begin_retry(budget));
+    EXPECT_FALSE(up->try_begin_retry(budget));  // min 2, and 20% of 0 is 0
+    up->in_flight = 20;                          // 20% = 4
+    EXPECT_TRUE(up->try_begin_retry(budget));
+    EXPECT_TRUE(up->try_begin_retry(budget));
+    EXPECT_FALSE(up->try_begin_retry(budget));
+    EXPECT_EQ(up->retries_in_flight.load(), 4);
+    up->end_retry();
+    EXPECT_TRUE(up->try_begin_retry(budget));
 }
 
 TEST(retry_budget, concurrent_reservations_respect_the_budget) {
-    upstream_state up("api");
-    up.in_flight = 100;
+    auto up = std::make_shared<upstream_state>("api");
+    up->in_flight = 100;
     config::retry_budget_config budget{.percent = 10, .min_retries = 0};
     std::atomic<int> granted{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t)
         threads.emplace_back([&] {
             for (int i = 0; i < 1000; ++i)
-                if (up.try_begin_retry(budget)) granted.fetch_add(1);
+                if (up->try_begin_retry(budget)) granted.fetch_add(1);
         });
     for (auto& t : threads) t.join();
     EXPECT_EQ(granted.load(), 10);
 }
 
 TEST(health_record, flips_after_thresholds) {
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     endpoint_state e("127.0.0.1:1", up, true);
     config::health_check_config hc;
     hc.healthy = 2;

@@ -165,7 +165,7 @@ TEST(status_line, strict_parse) {
 
 TEST(health_checker, http_endpoint_goes_down_on_503_and_up_again_on_200) {
     test_server server(200);
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     auto state = std::make_shared<endpoint_state>("127.0.0.1:1", up, true);
     flip_log log;
     health_checker checker;
@@ -198,7 +198,7 @@ TEST(health_checker, http_endpoint_goes_down_on_503_and_up_again_on_200) {
 TEST(health_checker, unhealthy_threshold_counts_consecutive_failures) {
     // With a long interval the checks can be counted: two failures are not enough.
     test_server server(500);
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     auto state = std::make_shared<endpoint_state>("127.0.0.1:1", up, true);
     auto hc = fast_check();
     hc.interval = 150ms;
@@ -214,7 +214,7 @@ TEST(health_checker, unhealthy_threshold_counts_consecutive_failures) {
 
 TEST(health_checker, expect_status_list) {
     test_server server(204);
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     auto ok_state = std::make_shared<endpoint_state>("127.0.0.1:1", up, false);
     auto bad_state = std::make_shared<endpoint_state>("127.0.0.1:2", up, true);
     auto accepts_204 = fast_check();
@@ -230,7 +230,7 @@ TEST(health_checker, expect_status_list) {
 }
 
 TEST(health_checker, tcp_check_against_a_closed_port_goes_down) {
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     auto state = std::make_shared<endpoint_state>("127.0.0.1:1", up, true);
     flip_log log;
     health_checker checker;
@@ -245,7 +245,7 @@ TEST(health_checker, tcp_check_against_a_closed_port_goes_down) {
 
 TEST(health_checker, tcp_check_succeeds_on_connect) {
     test_server server(200, true);  // never answers: a TCP check only needs the connect
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     auto state = std::make_shared<endpoint_state>("127.0.0.1:1", up, false);
     health_checker checker;
     checker.update({target_for(state, server.endpoint(), fast_check(config::health_check_config::kind::tcp))});
@@ -254,7 +254,7 @@ TEST(health_checker, tcp_check_succeeds_on_connect) {
 
 TEST(health_checker, silent_server_times_out) {
     test_server server(200, true);
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     auto state = std::make_shared<endpoint_state>("127.0.0.1:1", up, true);
     auto hc = fast_check();
     hc.timeout = 100ms;
@@ -275,7 +275,7 @@ TEST(health_checker, silent_server_times_out) {
 
 TEST(health_checker, start_unhealthy_endpoint_needs_healthy_successes) {
     test_server server(200);
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     auto hc = fast_check();
     hc.start_unhealthy = true;
     hc.healthy = 3;
@@ -296,7 +296,7 @@ TEST(health_checker, start_unhealthy_endpoint_needs_healthy_successes) {
 
 TEST(health_checker, update_keeps_known_targets_and_releases_dropped_checks) {
     test_server server(503);
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     auto state = std::make_shared<endpoint_state>("127.0.0.1:1", up, true);
     auto hc = fast_check();
     hc.unhealthy = 1;
@@ -323,24 +323,24 @@ TEST(health_checker, update_keeps_known_targets_and_releases_dropped_checks) {
 }
 
 TEST(health_checker, sweeps_expired_ejections_of_unchecked_endpoints) {
-    upstream_state up("api");
-    up.endpoint_count = 2;
+    auto up = std::make_shared<upstream_state>("api");
+    up->endpoint_count = 2;
     auto state = std::make_shared<endpoint_state>("127.0.0.1:1", up, true);
     config::outlier_config od;
     od.consecutive_failures = 1;
     od.base_ejection = 50ms;
     od.max_ejected_percent = 50;
     state->report(now_ms(), attempt_result::connect_failure, 0us, nullptr, &od);
-    ASSERT_EQ(up.ejected.load(), 1u);
+    ASSERT_EQ(up->ejected.load(), 1u);
     health_checker checker;
     checker.update({target_for(state, closed_port(), std::nullopt)});
-    EXPECT_TRUE(wait_for([&] { return up.ejected.load() == 0; }, 1000ms));
+    EXPECT_TRUE(wait_for([&] { return up->ejected.load() == 0; }, 1000ms));
     EXPECT_EQ(state->ejected_until.load(), 0);
 }
 
 TEST(health_checker, destruction_cancels_a_hanging_check) {
     test_server server(200, true);
-    upstream_state up("api");
+    auto up = std::make_shared<upstream_state>("api");
     auto state = std::make_shared<endpoint_state>("127.0.0.1:1", up, true);
     auto hc = fast_check();
     hc.timeout = 10s;
