@@ -467,6 +467,15 @@ void check(check_context& ctx, const std::vector<sentinel::config::top_node>& no
                       did_you_mean(closest_match(ref.id, known)));
     }
 
+    for (const auto& u : ctx.upgrade_routes) {
+        auto it = std::find_if(out.upstreams.begin(), out.upstreams.end(),
+                               [&](const upstream_config& up) { return up.id == u.upstream; });
+        if (it != out.upstreams.end() && it->protocol == upstream_protocol::h2)
+            ctx.error(u.loc.file, u.loc.pos,
+                      "`" + u.key + "` in route \"" + u.route + "\" needs an HTTP/1.1 upstream; upstream \"" +
+                          u.upstream + "\" has protocol \"h2\" (upgrades to HTTP/2 upstreams are not supported)");
+    }
+
     // Two sockets on the same address (port 0 = "any free port" never collides).
     auto wildcard = [](const std::string& h) { return h == "0.0.0.0" || h == "::"; };
     auto v6 = [](const std::string& h) { return h.find(':') != std::string::npos; };

@@ -58,9 +58,16 @@ struct check_context {
         socket_address address;
         location loc;
     };
+    // A route that upgrades connections (`websocket`, `allow-upgrade`): an HTTP/1.1 mechanism,
+    // so its upstream must not speak h2 (RFC 8441 towards upstreams is not built).
+    struct upgrade_route {
+        std::string route, upstream, key;  // key: the setting that asks for upgrades
+        location loc;
+    };
     std::map<std::string, std::map<std::string, location>> ids;  // kind → id → where defined
     std::vector<reference> references;
     std::vector<listen_site> listens;
+    std::vector<upgrade_route> upgrade_routes;
 };
 
 // Walks `nodes` against the schema, filling `out` and collecting every error in `ctx`.

@@ -83,12 +83,6 @@ std::shared_ptr<const snapshot> build_snapshot(std::shared_ptr<const config::con
             if (it != upstream_index.end()) index = it->second;
         }
         snap->route_upstream.push_back(index);
-        // A WebSocket or other upgrade is an HTTP/1.1 mechanism; extended CONNECT to upstreams
-        // (RFC 8441 upstream side) is not built.
-        if (index >= 0 && (r.websocket.enabled || r.allow_upgrade) &&
-            snap->upstreams[static_cast<std::size_t>(index)].cfg->protocol == config::upstream_protocol::h2)
-            errors.push_back("route \"" + r.id + "\": `websocket` and `allow-upgrade` need an HTTP/1.1 upstream; upstream \"" +
-                             *r.upstream + "\" has protocol \"h2\"");
         snap->route_websockets.push_back(r.websocket.enabled ? websockets.get(r.id) : nullptr);
     }
 

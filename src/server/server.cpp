@@ -275,6 +275,7 @@ void server::impl::update_health_targets() {
                                 std::to_string(e.address.port());
                 t.check = group.cfg->health_check;
                 t.upstream_id = group.id;
+                t.h2 = group.cfg->protocol == config::upstream_protocol::h2;
                 if (group.tls) {
                     t.tls = group.tls;
                     t.tls_host = e.host;

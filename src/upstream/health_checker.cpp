@@ -17,8 +17,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <openssl/ssl.h>
 #include <boost/asio/write.hpp>
+#include <openssl/ssl.h>
+
+#include "http/h2/client_session.hpp"
 
 namespace sentinel::upstream {
 
@@ -73,6 +75,16 @@ bool status_accepted(int status, const config::health_check_config& hc) {
            hc.expect_status.end();
 }
 
+// The check's verdict once `seen` holds a whole status line; nothing while it does not.
+std::optional<check_result> judge_status_line(std::string_view seen, const config::health_check_config& hc) {
+    const auto end = seen.find("\r\n");
+    if (end == std::string_view::npos) return std::nullopt;
+    const auto status = parse_status_line(seen.substr(0, end));
+    if (!status) return check_result{false, "malformed status line"};
+    if (!status_accepted(*status, hc)) return check_result{false, "status " + std::to_string(*status)};
+    return check_result{true, {}};
+}
+
 std::string address_text(const tcp::endpoint& address) {
     const auto ip = address.address();
     std::string host = ip.is_v6() ? "[" + ip.to_string() + "]" : ip.to_string();
@@ -122,6 +134,16 @@ struct health_checker::impl {
     template <class Stream>
     awaitable<check_result> http_exchange(Stream& stream, check_task& task, const std::string& request,
                                           const config::health_check_config& hc);
+    template <class Stream>
+    awaitable<check_result> h2_exchange(Stream& stream, check_task& task, const std::string& request,
+                                        const config::health_check_config& hc, bool tls,
+                                        const std::string& authority);
+    template <class Stream>
+    awaitable<check_result> exchange(Stream& stream, check_task& task, const std::string& request,
+                                     const health_target& target, const std::string& authority) {
+        if (target.h2) co_return co_await h2_exchange(stream, task, request, *target.check, target.tls != nullptr, authority);
+        co_return co_await http_exchange(stream, task, request, *target.check);
+    }
     awaitable<check_result> check_once(std::shared_ptr<check_task> task_ptr,
                                        const health_target& target);
     void report_flip(const health_target& target, bool healthy, const std::string& reason);
@@ -249,7 +271,7 @@ awaitable<check_result> health_checker::impl::check_once(std::shared_ptr<check_t
     request.reserve(96 + hc.path.size() + host.size());
     request.append("GET ").append(hc.path).append(" HTTP/1.1\r\nHost: ").append(host);
     request.append("\r\nUser-Agent: sentinel-health-check\r\nConnection: close\r\n\r\n");
-    if (!target.tls) co_return finish(co_await http_exchange(task.socket, task, request, hc));
+    if (!target.tls) co_return finish(co_await exchange(task.socket, task, request, target, host));
 
     SSL* ssl = SSL_new(target.tls->native());
     if (ssl == nullptr) co_return finish({false, "cannot create a TLS session"});
@@ -267,7 +289,14 @@ awaitable<check_result> health_checker::impl::check_once(std::shared_ptr<check_t
         co_return finish({false, "TLS handshake failed: " + (why.empty() ? describe(hec) : why)});
     }
     target.tls->remember(stream.native_handle(), key);
-    co_return finish(co_await http_exchange(stream, task, request, hc));
+    if (target.h2) {
+        const unsigned char* alpn = nullptr;
+        unsigned alpn_length = 0;
+        SSL_get0_alpn_selected(stream.native_handle(), &alpn, &alpn_length);
+        if (std::string_view(reinterpret_cast<const char*>(alpn), alpn_length) != "h2")
+            co_return finish({false, "the server did not select h2 in ALPN"});
+    }
+    co_return finish(co_await exchange(stream, task, request, target, host));
 }
 
 template <class Stream>
@@ -285,16 +314,51 @@ awaitable<check_result> health_checker::impl::http_exchange(Stream& stream, chec
             asio::buffer(buffer.data() + filled, buffer.size() - filled), use_tuple);
         if (task.stopped) co_return check_result{false, "stopped"};
         filled += n;
-        const std::string_view seen(buffer.data(), filled);
-        if (const auto end = seen.find("\r\n"); end != std::string_view::npos) {
-            const auto status = parse_status_line(seen.substr(0, end));
-            if (!status) co_return check_result{false, "malformed status line"};
-            if (!status_accepted(*status, hc))
-                co_return check_result{false, "status " + std::to_string(*status)};
-            co_return check_result{true, {}};
-        }
+        if (auto result = judge_status_line({buffer.data(), filled}, hc)) co_return *result;
         if (rec) co_return check_result{false, describe(rec)};
         if (filled == buffer.size()) co_return check_result{false, "status line too long"};
+    }
+}
+
+template <class Stream>
+awaitable<check_result> health_checker::impl::h2_exchange(Stream& stream, check_task& task,
+                                                           const std::string& request,
+                                                           const config::health_check_config& hc,
+                                                           bool tls, const std::string& authority) {
+    // The session translates the same HTTP/1.1 request into one stream and the response back
+    // into HTTP/1.1 bytes, so the status line is judged as for an HTTP/1.1 check. Nothing
+    // waits on stream events: this loop polls the session after every read.
+    struct no_waiters final : h2::client_owner {
+        void on_stream_event(std::uint32_t) override {}
+    } owner;
+    h2::client_session session(owner, tls, authority);
+    const std::uint32_t handle = session.open();
+    if (!session.write(handle, request)) co_return check_result{false, "cannot encode the check request"};
+
+    std::string out;
+    std::array<char, 16384> in;
+    std::array<char, max_status_line> head;
+    std::size_t filled = 0;
+    for (;;) {
+        while (session.want_write()) {
+            out.clear();
+            session.send(out, in.size() * 4);
+            if (out.empty()) break;
+            auto [wec, written] = co_await asio::async_write(stream, asio::buffer(out), use_tuple);
+            if (task.stopped) co_return check_result{false, "stopped"};
+            if (wec) co_return check_result{false, describe(wec)};
+        }
+        filled += session.read(handle, head.data() + filled, head.size() - filled);
+        if (auto result = judge_status_line({head.data(), filled}, hc)) co_return *result;
+        if (filled == head.size()) co_return check_result{false, "status line too long"};
+        if (session.failed(handle) != h2::client_session::failure::none)
+            co_return check_result{false, "HTTP/2 stream reset before the response"};
+        if (!session.want_read()) co_return check_result{false, "HTTP/2 connection closed (GOAWAY)"};
+        auto [rec, n] = co_await stream.async_read_some(asio::buffer(in), use_tuple);
+        if (task.stopped) co_return check_result{false, "stopped"};
+        if (n > 0 && !session.receive({in.data(), n}))
+            co_return check_result{false, "HTTP/2 protocol error"};
+        if (rec) co_return check_result{false, describe(rec)};
     }
 }
 

@@ -1,4 +1,4 @@
-// Active health checking: probes endpoints over TCP or HTTP on a thread of its own and flips
+// Active health checking: probes endpoints over TCP or HTTP (/1.1 or /2) on a thread of its own and flips
 // endpoint_state::healthy after the configured number of consecutive results.
 //
 // The checker has its own thread and io_context so that a slow or hanging check never
@@ -36,6 +36,10 @@ struct health_target {
     // written, or the upstream's `sni`) like proxied requests do. TCP checks only connect.
     std::shared_ptr<const tls::client_context> tls;
     std::string tls_host;
+    // `protocol "h2"` upstreams: HTTP checks are one HTTP/2 stream on a fresh connection (h2c
+    // with prior knowledge, or TLS that must select h2 in ALPN), so they test what proxied
+    // requests use.
+    bool h2 = false;
 };
 
 class health_checker {

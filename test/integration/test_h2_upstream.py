@@ -15,7 +15,7 @@ from concurrent import futures
 
 import grpc
 
-from harness import PYTHON, SUPPORT, IntegrationTest, free_port, render, spawn
+from harness import PYTHON, SUPPORT, IntegrationTest, free_port, http_request, render, spawn, wait_until
 
 H2_ORIGIN = os.path.join(SUPPORT, "h2_origin.py")
 MAKE_CERTS = os.path.join(SUPPORT, "make-certs.sh")
@@ -205,6 +205,72 @@ class H2UpstreamTest(IntegrationTest):
         self.assertEqual(out, b"second try\n")
 
 
+HEALTH_CONFIG = r"""
+admin { listen "127.0.0.1:@admin@" }
+listeners { listener "public" { listen "127.0.0.1:@port@" } }
+routes {
+    route "ready" { priority 100; match { path "/ready" }; respond 200 }
+    route "h2c" { match { path-prefix "/h2c/" }; rewrite { strip-prefix "/h2c/"; add-prefix "/" }; upstream "h2c" }
+    route "tls" { match { path-prefix "/tls/" }; rewrite { strip-prefix "/tls/"; add-prefix "/" }; upstream "tls" }
+}
+upstreams {
+    // Start down: only checks that really speak HTTP/2 (over TLS for "tls") bring them up.
+    upstream "h2c" {
+        endpoint "127.0.0.1:@h2c@"; protocol "h2"
+        health-check { http "/bytes/1"; interval "300ms"; timeout "300ms"; healthy 1; initial-state "unhealthy" }
+    }
+    upstream "tls" {
+        endpoint "127.0.0.1:@tls@"; protocol "h2"; tls { ca "@certs@/ca.pem" }
+        health-check { http "/bytes/1"; interval "300ms"; timeout "300ms"; healthy 1; initial-state "unhealthy" }
+    }
+    upstream "missing" {
+        endpoint "127.0.0.1:@h2c@"; protocol "h2"
+        health-check { http "/missing"; interval "300ms"; timeout "300ms"; unhealthy 2 }
+    }
+    upstream "no-alpn" {
+        endpoint "127.0.0.1:@h1@"; protocol "h2"; tls { ca "@certs@/ca.pem" }
+        health-check { http "/bytes/1"; interval "300ms"; timeout "300ms"; unhealthy 2 }
+    }
+}
+"""
+
+
+class H2UpstreamHealthTest(IntegrationTest):
+
+    def origin(self, *args):
+        p = spawn([PYTHON, H2_ORIGIN, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (p.kill(), p.wait()))
+        return int(p.stdout.readline().decode().split()[1])
+
+    def test_http_checks_speak_http2_over_h2c_and_tls(self):
+        certs = os.path.join(self.workdir, "certs")
+        subprocess.run(["sh", MAKE_CERTS, certs], check=True, timeout=120, stdin=subprocess.DEVNULL,
+                       capture_output=True)
+        h2c, tls = self.origin(), self.origin("--tls", certs)
+        h1 = self.origin("--tls", certs, "--alpn", "http/1.1")
+        port, admin = free_port(), free_port()
+        s = self.start_sentinel(render(HEALTH_CONFIG, port=port, admin=admin, h2c=h2c, tls=tls, h1=h1,
+                                       certs=certs), port=port, admin_port=admin, ready_path="/ready")
+
+        def healthy(upstream, origin_port):
+            return s.metric("sentinel_upstream_endpoint_healthy", upstream=upstream,
+                            endpoint="127.0.0.1:%d" % origin_port)
+        wait_until(lambda: healthy("h2c", h2c) == 1 and healthy("tls", tls) == 1, 10,
+                   what="HTTP/2 checks to bring both initially unhealthy upstreams up")
+        self.assertEqual(http_request(port, "GET", "/h2c/bytes/3").body, bytes(range(3)))
+        self.assertEqual(http_request(port, "GET", "/tls/bytes/3").body, bytes(range(3)))
+
+        # The failures name their reason: the status, or an upstream that did not select h2.
+        wait_until(lambda: healthy("missing", h2c) == 0 and healthy("no-alpn", h1) == 0, 10,
+                   what="the failing checks to mark their endpoints down")
+        err = s.output()[1]
+        self.assertIn('upstream "missing" endpoint 127.0.0.1:%d is now DOWN (2 consecutive failures: '
+                      'status 404)' % h2c, err)
+        self.assertIn('upstream "no-alpn" endpoint 127.0.0.1:%d is now DOWN (2 consecutive failures: '
+                      'the server did not select h2 in ALPN)' % h1, err)
+        self.assertNotIn('upstream "h2c" endpoint 127.0.0.1:%d is now DOWN' % h2c, err)
+
+
 class H2UpstreamConfigTest(IntegrationTest):
 
     def check(self, config):
@@ -214,11 +280,7 @@ class H2UpstreamConfigTest(IntegrationTest):
         from harness import SENTINEL_BIN
         return subprocess.run([SENTINEL_BIN, "validate", path], capture_output=True, timeout=30)
 
-    def test_upgrades_and_http_health_checks_need_http1(self):
-        p = self.check('upstreams { upstream "u" { endpoint "127.0.0.1:1"; protocol "h2"\n'
-                       '    health-check { http "/"; } } }\n')
-        self.assertNotEqual(p.returncode, 0)
-        self.assertIn(b"HTTP health checks speak HTTP/1.1", p.stderr + p.stdout)
+    def test_protocol_names_are_checked(self):
         p = self.check('upstreams { upstream "u" { endpoint "127.0.0.1:1"; protocol "h3" } }\n')
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"h2", p.stderr + p.stdout)

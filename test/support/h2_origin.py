@@ -2,6 +2,10 @@
 """A small HTTP/2 (h2c prior knowledge) origin for Sentinel's `protocol "h2"` upstream tests,
 on python3-h2. Prints "listening <port>" once ready.
 
+  h2_origin.py [--tls CERT_DIR [--alpn PROTO]]
+      --tls: TLS with CERT_DIR/site.pem and site.key (test/support/make-certs.sh), selecting
+      PROTO in ALPN (default h2; another one makes a client that offers only h2 get none)
+
   GET  /bytes/N      N bytes of a repeating pattern, with content-length
   GET  /stream/N     N bytes in 16 KiB DATA frames, no content-length
   POST /echo         the request body back (no content-length), with trailers
@@ -12,6 +16,7 @@ on python3-h2. Prints "listening <port>" once ready.
 """
 import json
 import socket
+import ssl
 import sys
 import threading
 
@@ -27,7 +32,13 @@ class Origin:
         self.refused = set()
         self.lock = threading.Lock()
 
-    def serve(self, sock):
+    def serve(self, sock, tls):
+        if tls is not None:
+            try:
+                sock = tls.wrap_socket(sock, server_side=True)
+            except (OSError, ssl.SSLError):
+                sock.close()
+                return
         cfg = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
         conn = h2.connection.H2Connection(config=cfg)
         conn.initiate_connection()
@@ -112,7 +123,19 @@ class Origin:
                 del pending[sid]
 
 
+def tls_context(argv):
+    if "--tls" not in argv:
+        return None
+    certs = argv[argv.index("--tls") + 1]
+    alpn = argv[argv.index("--alpn") + 1] if "--alpn" in argv else "h2"
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs + "/site.pem", certs + "/site.key")
+    ctx.set_alpn_protocols([alpn])
+    return ctx
+
+
 def main():
+    tls = tls_context(sys.argv)
     origin = Origin()
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -121,7 +144,7 @@ def main():
     print("listening", srv.getsockname()[1], flush=True)
     while True:
         conn, _ = srv.accept()
-        threading.Thread(target=origin.serve, args=(conn,), daemon=True).start()
+        threading.Thread(target=origin.serve, args=(conn, tls), daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -62,6 +62,13 @@ void finish_route(check_context& ctx, void* target, const kdl::node& node) {
                 ctx.error(c->pos, "`" + std::string(k) + "` in route \"" + r.id +
                                       "\" has no effect without `upstream`; remove it or proxy the route");
     }
+    if (r.upstream) {
+        const std::pair<const char*, bool> upgrades[] = {{"websocket", r.websocket.enabled},
+                                                         {"allow-upgrade", r.allow_upgrade}};
+        for (const auto& [k, on] : upgrades)
+            if (const kdl::node* c = child_named(node, k); c != nullptr && on)
+                ctx.upgrade_routes.push_back({r.id, *r.upstream, k, {ctx.file, c->pos}});
+    }
     if (r.agents_concurrent && r.agents.size() < 2)
         ctx.error(child_named(node, "agents-concurrent")->pos,
                   "`agents-concurrent` in route \"" + r.id + "\" needs at least two `agents`");
@@ -114,10 +121,6 @@ void finish_upstream(check_context& ctx, void* target, const kdl::node& node) {
     if (u.backup_upstream && *u.backup_upstream == u.id) {
         if (const kdl::node* b = child_named(node, "backup-upstream"))
             ctx.error(b->pos, "upstream \"" + u.id + "\" cannot be its own backup-upstream");
-    }
-    if (u.protocol == upstream_protocol::h2 && u.health_check && u.health_check->type == health_check_config::kind::http) {
-        if (const kdl::node* h = child_named(node, "health-check"))
-            ctx.error(h->pos, "upstream \"" + u.id + "\" speaks h2, and HTTP health checks speak HTTP/1.1; use `tcp #true`");
     }
     bool primary = false;
     for (const auto& e : u.endpoints) primary = primary || !e.backup;
@@ -534,7 +537,7 @@ node_spec build_root() {
             auto& h = *static_cast<health_check_config*>(t);
             h.type = health_check_config::kind::http;
             h.path = a[0].str;
-        }).with_doc("HTTP check: GET this path; the endpoint passes when the status is expected."),
+        }).with_doc("HTTP check: GET this path (over HTTP/2 for `protocol \"h2\"` upstreams, over TLS for `tls` ones); the endpoint passes when the status is expected."),
         key("tcp", boolean(), [](void* t, args_view a) {
             if (a[0].boolean) static_cast<health_check_config*>(t)->type = health_check_config::kind::tcp;
         }).with_doc("TCP check: the endpoint passes when a connection opens (`tcp #true`)."),
@@ -661,7 +664,7 @@ node_spec build_root() {
         upstream_tls_block(),
         key("protocol", enumeration({"http/1.1", "h2"}), set<&upstream_config::protocol>())
             .def(kstr("http/1.1"))
-            .with_doc("How requests reach the endpoints. `h2`: HTTP/2, multiplexed: requests share a few connections per endpoint and worker, each a stream (over TLS the upstream must select `h2` in ALPN; without `tls`, h2c with prior knowledge). Needed for gRPC. Routes with `websocket` or `allow-upgrade` need `http/1.1`, and active health checks of an `h2` upstream must be `tcp`."),
+            .with_doc("How requests reach the endpoints. `h2`: HTTP/2, multiplexed: requests share a few connections per endpoint and worker, each a stream (over TLS the upstream must select `h2` in ALPN; without `tls`, h2c with prior knowledge). Needed for gRPC. Routes with `websocket` or `allow-upgrade` need `http/1.1`. Active HTTP health checks speak the same protocol (one HTTP/2 stream on a fresh connection)."),
         key("backup-upstream", reference("upstream"), set<&upstream_config::backup_upstream>())
             .def_doc("none")
             .with_doc("Requests go to this upstream when no endpoint (primary or backup) of this one is available. Followed once, not transitively."),

@@ -248,10 +248,17 @@ TEST(Loader, UpstreamProtocol) {
     ASSERT_TRUE(r.ok()) << dump(r);
     EXPECT_EQ(r.cfg->upstreams[0].protocol, upstream_protocol::http1);
     EXPECT_EQ(r.cfg->upstreams[1].protocol, upstream_protocol::h2);
-    EXPECT_TRUE(has_error(load("upstreams { upstream \"u\" { endpoint \"127.0.0.1:1\"; protocol \"h2\"; health-check { http \"/\"; } } }"),
-                          "HTTP health checks speak HTTP/1.1", 1, 67));
+    // HTTP checks of an h2 upstream speak HTTP/2 (health_checker).
+    EXPECT_TRUE(load("upstreams { upstream \"u\" { endpoint \"127.0.0.1:1\"; protocol \"h2\"; health-check { http \"/\"; } } }").ok());
     EXPECT_TRUE(has_error(load("upstreams { upstream \"u\" { endpoint \"127.0.0.1:1\"; protocol \"h2c\"; } }"),
                           "did you mean \"h2\"", 1, 61));
+    // Upgrades are HTTP/1.1: a route asking for them cannot proxy to an h2 upstream.
+    const std::string h2_upstream = "\nupstreams { upstream \"u\" { endpoint \"127.0.0.1:1\"; protocol \"h2\" } }";
+    EXPECT_TRUE(has_error(load("routes { route \"w\" { upstream \"u\"; websocket #true } }" + h2_upstream),
+                          "`websocket` in route \"w\" needs an HTTP/1.1 upstream; upstream \"u\" has protocol \"h2\"", 1, 36));
+    EXPECT_TRUE(has_error(load("routes { route \"w\" { upstream \"u\"; allow-upgrade #true } }" + h2_upstream),
+                          "`allow-upgrade` in route \"w\" needs an HTTP/1.1 upstream", 1, 36));
+    EXPECT_TRUE(load("routes { route \"w\" { upstream \"u\"; websocket #false } }" + h2_upstream).ok());
 }
 
 TEST(Errors, Http2SettingsOutOfRange) {
