@@ -355,6 +355,8 @@ awaitable<void> upstream_exchange::tunnel() {
     // ways. One deadline covers both directions (each pump re-arms it on activity), so the
     // tunnel ends only when neither side sent anything for the idle time.
     const bool websocket = upgrade_kind_ == upgrade_kind::websocket;
+    // Decided now: response_ points into up_->buffer, which is given back below.
+    const bool inspect_frames = down_.agents().active() && websocket_inspected(down_) && is_websocket(response_);
     if (websocket) {
         idle_kind_ = timeout_kind::websocket_idle;
         idle_after_ = route_.websocket.idle_timeout;
@@ -382,6 +384,8 @@ awaitable<void> upstream_exchange::tunnel() {
     up_->buffer.restart(1024);
     std::string().swap(down_.upstream_head());
     std::string().swap(down_.scratch());
+    response_.headers.clear();  // views into the buffers just given back (status stays)
+    response_.reason = {};
 
     // sentinel_websocket_connections_active{route}: this worker's share, while the tunnel runs.
     struct active_tunnel {
@@ -393,7 +397,7 @@ awaitable<void> upstream_exchange::tunnel() {
     if (active.g != nullptr) active.g->add(1);
 
     using namespace asio::experimental::awaitable_operators;
-    if (down_.agents().active() && websocket_inspected(down_) && is_websocket(response_))
+    if (inspect_frames)
         co_await (frame_pump(true) || frame_pump(false));
     else
         co_await (pump_to_upstream() || pump_to_downstream());
