@@ -752,12 +752,7 @@ awaitable<void> http1_connection::lingering_close() {
 
 awaitable<bool> http1_connection::wants_http2() {
     if (!listener_->http2.enabled) co_return false;
-    if (tls_) {
-        const unsigned char* alpn = nullptr;
-        unsigned int len = 0;
-        SSL_get0_alpn_selected(tls_->native_handle(), &alpn, &len);
-        co_return len == 2 && alpn[0] == 'h' && alpn[1] == '2';
-    }
+    if (tls_) co_return tls::selected_h2(tls_->native_handle());
     // h2c with prior knowledge (RFC 9113 §3.3). An HTTP/1.1 request differs from the preface
     // at its first byte (no method starts with "PRI * HTTP/2.0"), so it is not delayed.
     static constexpr std::string_view preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

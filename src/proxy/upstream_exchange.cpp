@@ -754,12 +754,8 @@ awaitable<upstream_exchange::outcome> upstream_exchange::tls_handshake(const ups
             reason += " (the server asked for a client certificate and none is configured)";
         co_return failed(reason, false);
     }
-    if (group.cfg->protocol == config::upstream_protocol::h2) {
-        const unsigned char* alpn = nullptr;
-        unsigned int len = 0;
-        SSL_get0_alpn_selected(ssl, &alpn, &len);
-        if (len != 2 || alpn[0] != 'h' || alpn[1] != '2') co_return failed("the server did not select h2 in ALPN", false);
-    }
+    if (group.cfg->protocol == config::upstream_protocol::h2 && !tls::selected_h2(ssl))
+        co_return failed("the server did not select h2 in ALPN", false);
     // TLS 1.2 sessions are complete now; TLS 1.3 tickets arrive with the response and the
     // context's new-session callback stores them.
     group.tls->remember(ssl, endpoint.key);

@@ -163,6 +163,13 @@ std::string_view version_name(SSL* ssl) { return SSL_get_version(ssl); }
 
 bool session_reused(SSL* ssl) { return SSL_session_reused(ssl) == 1; }
 
+bool selected_h2(SSL* ssl) {
+    const unsigned char* alpn = nullptr;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &len);
+    return len == 2 && alpn[0] == 'h' && alpn[1] == '2';
+}
+
 void keep_session_on_close(SSL* ssl) {
     // SSL_free removes the session from the cache (and marks it non-resumable) unless the
     // connection looks shut down; claim it was, without sending anything.

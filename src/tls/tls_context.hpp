@@ -100,6 +100,7 @@ struct peer_certificate {
 peer_certificate verified_peer(SSL* ssl);
 std::string_view version_name(SSL* ssl);  // "TLSv1.3", "TLSv1.2"
 bool session_reused(SSL* ssl);
+bool selected_h2(SSL* ssl);  // ALPN chose "h2"
 
 // Call before freeing an SSL whose connection ends without a TLS error but also without a
 // close_notify exchange (idle timeout, the peer just closed, shutdown): OpenSSL otherwise

@@ -289,13 +289,8 @@ awaitable<check_result> health_checker::impl::check_once(std::shared_ptr<check_t
         co_return finish({false, "TLS handshake failed: " + (why.empty() ? describe(hec) : why)});
     }
     target.tls->remember(stream.native_handle(), key);
-    if (target.h2) {
-        const unsigned char* alpn = nullptr;
-        unsigned alpn_length = 0;
-        SSL_get0_alpn_selected(stream.native_handle(), &alpn, &alpn_length);
-        if (std::string_view(reinterpret_cast<const char*>(alpn), alpn_length) != "h2")
-            co_return finish({false, "the server did not select h2 in ALPN"});
-    }
+    if (target.h2 && !tls::selected_h2(stream.native_handle()))
+        co_return finish({false, "the server did not select h2 in ALPN"});
     co_return finish(co_await exchange(stream, task, request, target, host));
 }
 
