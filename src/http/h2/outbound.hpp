@@ -1,5 +1,5 @@
 // Internal to src/http/h2: the nghttp2 glue both sessions share — a stream's body bytes
-// waiting for DATA frames (the data source), and name/value pairs.
+// waiting for DATA frames (the data source), name/value pairs, callbacks and output.
 #pragma once
 
 #include <algorithm>
@@ -81,6 +81,17 @@ void set_receive_callbacks(nghttp2_session_callbacks* cb) {
         cb, [](nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t len, void* u) {
             return static_cast<Impl*>(u)->on_data(id, data, len);
         });
+}
+
+// Appends the session's pending frames to `out` until it holds `limit` bytes or nothing is
+// pending (nghttp2 hands them out one serialised piece at a time).
+inline void append_output(nghttp2_session* session, std::string& out, std::size_t limit) {
+    while (out.size() < limit) {
+        const std::uint8_t* data = nullptr;
+        const auto n = nghttp2_session_mem_send(session, &data);
+        if (n <= 0) break;
+        out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    }
 }
 
 }  // namespace sentinel::h2::detail

@@ -435,12 +435,7 @@ bool server_session::receive(std::string_view bytes, std::chrono::steady_clock::
 }
 
 void server_session::send(std::string& out, std::size_t limit) {
-    while (out.size() < limit) {
-        const std::uint8_t* data = nullptr;
-        const auto n = nghttp2_session_mem_send(impl_->session, &data);
-        if (n <= 0) break;
-        out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
-    }
+    detail::append_output(impl_->session, out, limit);
 }
 
 bool server_session::want_read() const { return nghttp2_session_want_read(impl_->session) != 0; }
