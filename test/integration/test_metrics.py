@@ -60,7 +60,21 @@ class MetricsTest(IntegrationTest):
         self.s = self.start_sentinel(render(CONFIG, **self.values), port=self.values["front"],
                                      admin_port=self.values["admin"], ready_path="/fixed")
         self.front, self.back = self.values["front"], self.values["back"]
-        self.base = self.s.metrics()  # the readiness probes counted already
+        self.base = self.quiet_metrics()  # after the readiness probes are counted
+        self.rounds = 0
+
+    def quiet_metrics(self):
+        """A scrape once two in a row count the same requests: the readiness probes (how many
+        depends on timing) are recorded a moment after their responses were read."""
+        last = []
+
+        def same_as_last():
+            m = self.s.metrics()
+            total = metric_value(m, "sentinel_http_requests_total")
+            quiet = bool(last) and last[-1] == total
+            last.append(total)
+            return m if quiet else None
+        return wait_until(same_as_last, 5, interval=0.05, what="the request count to settle")
 
     def delta(self, m, name, **labels):
         return metric_value(m, name, **labels) - metric_value(self.base, name, **labels)
@@ -70,6 +84,8 @@ class MetricsTest(IntegrationTest):
         self.assertEqual(r.status, 200)
         self.assertTrue(r.header("Content-Type", "").startswith("text/plain; version=0.0.4"), r)
         return r.body.decode()
+
+    REQUESTS_PER_ROUND = 12
 
     def traffic(self):
         for _ in range(3):
@@ -82,6 +98,17 @@ class MetricsTest(IntegrationTest):
         self.assertEqual(http_request(self.front, "GET", "/nowhere").status, 404)
         self.assertEqual(http_request(self.front, "BREW", "/fixed").status, 200)
         self.assertEqual(http_request(self.back, "GET", "/dead/x").status, 502)
+        self.rounds += 1
+        return self.settle()
+
+    def settle(self):
+        """A request is counted after its response is written, so the client can read the
+        response before the worker has recorded it: wait until every request of every
+        traffic() round is counted (and return the scrape taken after that)."""
+        wait_until(lambda: self.delta(self.s.metrics(), "sentinel_http_requests_total")
+                   == self.REQUESTS_PER_ROUND * self.rounds, 5,
+                   what="%d rounds of traffic to be counted" % self.rounds)
+        return self.s.metrics()
 
     def test_exposition_well_formed_and_family_count(self):
         text = self.raw()
@@ -124,8 +151,7 @@ class MetricsTest(IntegrationTest):
             self.assertEqual(m.get(key), 0.0, route)
 
     def test_families_move_per_listener_route_and_upstream(self):
-        self.traffic()
-        m = self.s.metrics()
+        m = self.traffic()
         self.assertEqual(self.delta(m, "sentinel_http_requests_total", listener="front", route="fixed", method="GET", status_class="2xx"), 3)
         self.assertEqual(self.delta(m, "sentinel_http_requests_total", listener="front", route="fixed", method="other", status_class="2xx"), 1)
         self.assertEqual(self.delta(m, "sentinel_http_requests_total", listener="back", route="api", method="GET", status_class="2xx"), 4)
@@ -166,13 +192,11 @@ class MetricsTest(IntegrationTest):
                    what="connections_active back to 0")
 
     def test_totals_survive_a_reload_that_reorders_ids(self):
-        self.traffic()
-        before = self.s.metrics()
+        before = self.traffic()
         self.s.write_config(render(RELOADED, **self.values))
         r = self.s.admin_post("/reload")
         self.assertEqual(r.status, 200, r)
-        self.traffic()
-        after = self.s.metrics()
+        after = self.traffic()
         for labels in (dict(listener="front", route="fixed"), dict(listener="back", route="api"),
                        dict(listener="back", route="dead"), dict(listener="front", route="")):
             self.assertEqual(self.delta(after, "sentinel_http_requests_total", **labels),
