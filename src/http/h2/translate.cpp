@@ -273,7 +273,7 @@ request_translator::status request_translator::feed(std::string_view& bytes, std
                     parsed_.host.size() + 64);
     fields_.add(":method", parsed_.method);
     fields_.add(":scheme", tls_ ? "https" : "http");
-    fields_.add(":authority", parsed_.host.empty() ? std::string_view(authority_) : parsed_.host);
+    fields_.add(":authority", parsed_.host.empty() ? authority_ : parsed_.host);
     fields_.add(":path", parsed_.target);
     bool grpc = false;
     for (const auto& h : parsed_.headers) {

@@ -161,7 +161,8 @@ public:
     enum class status : std::uint8_t { need_more, head, error };
 
     // `tls`: the :scheme is https. `authority`: the :authority of a request without Host (an
-    // HTTP/1.0 one): the upstream endpoint.
+    // HTTP/1.0 one): the upstream endpoint. Not copied (a stream per upstream request): it
+    // must outlive the translator, as the client session's own copy does.
     void start(bool tls, std::string_view authority) {
         tls_ = tls;
         authority_ = authority;
@@ -182,7 +183,7 @@ private:
     field_list fields_;
     http1::request_head parsed_;
     body_reader body_;
-    std::string authority_;
+    std::string_view authority_;
     bool tls_ = false;
     bool head_done_ = false;
 };
